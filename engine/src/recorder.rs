@@ -1,0 +1,389 @@
+//! Recording a run into the [`crate::store::RunStore`], off the simulation's hot path.
+//!
+//! Systems in [`crate::schedule::SimSet::Record`] copy this tick's KPIs, snapshots and events into
+//! row batches and hand them to a writer thread over a bounded channel; the writer owns the DuckDB
+//! connection and appends the batches with DuckDB's appender. The simulation thread only copies
+//! rows; if the writer falls far behind, the channel's bound makes the simulation wait rather than
+//! grow memory without limit.
+//!
+//! What gets recorded:
+//! - **KPIs**: every value in [`Kpis`], every `output.kpi_interval_s`.
+//! - **Snapshots**: every entity with a [`Vehicle`] or a [`Snapshot`] marker, every
+//!   `output.snapshot_interval_s` (0 turns snapshots off).
+//! - **Events**: everything pushed to [`EventLog`], the tick it happens.
+//! - **Features**: the whole model once, when the run starts.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use bevy::math::DVec2;
+use bevy::prelude::*;
+use geo::BoundingRect;
+
+use crate::clock::SimClock;
+use crate::index::SpatialIndex;
+use crate::model::{FeatureId, Kind, Position, Shape, Vehicle};
+use crate::store::{EventRow, FeatureRow, KpiRow, RunStatus, RunStore, SnapshotRow, StoreError};
+use crate::wkb::to_wkb;
+
+/// Recording intervals, from the scene's `[output]`.
+#[derive(Resource, Clone, Copy, Debug)]
+pub struct RecordConfig {
+    /// Seconds between entity snapshots (0: none).
+    pub snapshot_interval_s: f64,
+    /// Seconds between KPI samples.
+    pub kpi_interval_s: f64,
+}
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        Self {
+            snapshot_interval_s: 60.0,
+            kpi_interval_s: 60.0,
+        }
+    }
+}
+
+/// Current KPI values; simulations set them in [`crate::schedule::SimSet::Metrics`] and the
+/// recorder samples them at the KPI interval. A value stays until it is set again.
+#[derive(Resource, Default, Debug)]
+pub struct Kpis {
+    values: BTreeMap<(String, String), (f64, &'static str)>,
+}
+
+impl Kpis {
+    /// Set KPI `name` for `scope` (`"city"`, or a feature id) to `value` in SI `unit`.
+    pub fn set(&mut self, name: &str, scope: &str, value: f64, unit: &'static str) {
+        self.values
+            .insert((name.to_string(), scope.to_string()), (value, unit));
+    }
+
+    /// The current value of a KPI.
+    pub fn get(&self, name: &str, scope: &str) -> Option<f64> {
+        self.values
+            .get(&(name.to_string(), scope.to_string()))
+            .map(|v| v.0)
+    }
+
+    /// All current values, in name then scope order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, f64, &'static str)> {
+        self.values
+            .iter()
+            .map(|((n, s), (v, u))| (n.as_str(), s.as_str(), *v, *u))
+    }
+}
+
+/// Something that happened, for the events table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimEvent {
+    /// Kind, dotted (e.g. `flood.road_closed`).
+    pub kind: String,
+    /// Entity concerned.
+    pub entity: Option<Entity>,
+    /// Place, m.
+    pub xy_m: Option<DVec2>,
+    /// Text for people.
+    pub message: String,
+}
+
+/// Events raised this tick; the recorder drains it every tick.
+#[derive(Resource, Default, Debug)]
+pub struct EventLog {
+    pending: Vec<SimEvent>,
+}
+
+impl EventLog {
+    /// Record an event at the current tick.
+    pub fn push(&mut self, event: SimEvent) {
+        self.pending.push(event);
+    }
+
+    /// Events raised this tick so far.
+    pub fn pending(&self) -> &[SimEvent] {
+        &self.pending
+    }
+}
+
+/// Marks an entity to include in snapshots (vehicles always are).
+#[derive(Component, Clone, Copy, Debug, Default)]
+pub struct Snapshot;
+
+enum Msg {
+    Features(Vec<FeatureRow>),
+    Kpis(Vec<KpiRow>),
+    Snapshots(Vec<SnapshotRow>),
+    Events(Vec<EventRow>),
+    Progress(u64),
+}
+
+/// Batches in flight before the simulation waits for the writer.
+const CHANNEL_BOUND: usize = 64;
+
+/// The simulation's end of the recording: a resource that hands row batches to the writer.
+#[derive(Resource)]
+pub struct Recorder {
+    tx: SyncSender<Msg>,
+    error: Arc<Mutex<Option<String>>>,
+    rows: u64,
+}
+
+/// The other end: owns the writer thread, and closes the run once the simulation is gone.
+pub struct RecordingHandle {
+    run_id: i64,
+    writer: JoinHandle<RunStore>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+/// Start recording into run `run_id` of `store`: a writer thread takes the store; the returned
+/// [`Recorder`] goes into the world, the [`RecordingHandle`] stays with the caller.
+pub fn start_recording(
+    store: RunStore,
+    run_id: i64,
+) -> Result<(Recorder, RecordingHandle), StoreError> {
+    let (tx, rx) = sync_channel::<Msg>(CHANNEL_BOUND);
+    let error = Arc::new(Mutex::new(None));
+    let err = error.clone();
+    let path = store.path().to_path_buf();
+    let writer = std::thread::Builder::new()
+        .name("citytwin-recorder".into())
+        .spawn(move || writer_loop(store, run_id, rx, err))
+        .map_err(|e| StoreError::Io {
+            path,
+            message: format!("cannot start the recorder thread: {e}"),
+        })?;
+    Ok((
+        Recorder {
+            tx,
+            error: error.clone(),
+            rows: 0,
+        },
+        RecordingHandle {
+            run_id,
+            writer,
+            error,
+        },
+    ))
+}
+
+fn first_error(e: &Mutex<Option<String>>) -> Option<String> {
+    e.lock().ok().and_then(|e| e.clone())
+}
+
+impl Recorder {
+    /// Rows handed to the writer so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The writer's first error, if it has failed (the run should stop).
+    pub fn failure(&self) -> Option<String> {
+        first_error(&self.error)
+    }
+
+    fn send(&mut self, msg: Msg, rows: usize) {
+        self.rows += rows as u64;
+        // A closed channel means the writer died; its error is reported by `failure`.
+        let _ = self.tx.send(msg);
+    }
+
+    /// Record the model's features (once, at the start of a run).
+    pub fn record_features(&mut self, world: &mut World) {
+        let rows = feature_rows(world);
+        let n = rows.len();
+        self.send(Msg::Features(rows), n);
+    }
+}
+
+impl RecordingHandle {
+    /// The run being recorded.
+    pub fn run_id(&self) -> i64 {
+        self.run_id
+    }
+
+    /// The writer's first error, if it has failed.
+    pub fn failure(&self) -> Option<String> {
+        first_error(&self.error)
+    }
+
+    /// Wait until every batch is written, then close the run with `status`. The [`Recorder`] must
+    /// have been dropped (remove it from the world, or drop the world) or this waits forever.
+    pub fn finish(
+        self,
+        status: RunStatus,
+        ticks: u64,
+        state_hash: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<RunStore, StoreError> {
+        let store = self.writer.join().map_err(|_| StoreError::Io {
+            path: "recorder".into(),
+            message: "the recorder thread panicked".into(),
+        })?;
+        let (status, error) = match (first_error(&self.error), error) {
+            (Some(w), None) => (
+                RunStatus::Failed,
+                Some(format!("writing the store failed: {w}")),
+            ),
+            (Some(w), Some(e)) => (
+                status,
+                Some(format!("{e}; writing the store also failed: {w}")),
+            ),
+            (None, e) => (status, e.map(str::to_string)),
+        };
+        store.finish_run(self.run_id, status, ticks, state_hash, error.as_deref())?;
+        Ok(store)
+    }
+}
+
+fn writer_loop(
+    store: RunStore,
+    run: i64,
+    rx: Receiver<Msg>,
+    error: Arc<Mutex<Option<String>>>,
+) -> RunStore {
+    for msg in rx {
+        if error.lock().map(|e| e.is_some()).unwrap_or(true) {
+            continue; // keep draining so the simulation never blocks on a dead writer
+        }
+        let r = match msg {
+            Msg::Features(rows) => store.append_features(run, &rows),
+            Msg::Kpis(rows) => store.append_kpis(run, &rows),
+            Msg::Snapshots(rows) => store.append_snapshots(run, &rows),
+            Msg::Events(rows) => store.append_events(run, &rows),
+            Msg::Progress(t) => store.progress(run, t),
+        };
+        if let Err(e) = r
+            && let Ok(mut slot) = error.lock()
+        {
+            *slot = Some(e.to_string());
+        }
+    }
+    store
+}
+
+fn feature_rows(world: &mut World) -> Vec<FeatureRow> {
+    let mut q = world.query::<(
+        Entity,
+        &Kind,
+        Option<&FeatureId>,
+        Option<&Position>,
+        Option<&Shape>,
+    )>();
+    let index = world.get_resource::<SpatialIndex>();
+    let mut rows: Vec<FeatureRow> = Vec::new();
+    for (e, kind, fid, pos, shape) in q.iter(world) {
+        let geom: geo::Geometry<f64> = match (shape, pos) {
+            (Some(s), _) => (*s.0).clone(),
+            (None, Some(p)) => geo::Point::new(p.xy_m.x, p.xy_m.y).into(),
+            (None, None) => continue,
+        };
+        let Some(r) = geom.bounding_rect() else {
+            continue;
+        };
+        rows.push(FeatureRow {
+            entity: e.to_bits(),
+            kind: kind.0.as_str().to_string(),
+            layer: fid.map(|f| f.layer.clone()).unwrap_or_default(),
+            feature_id: fid.map(|f| f.id.clone()).unwrap_or_default(),
+            wkb: to_wkb(&geom),
+            bbox: [r.min().x, r.min().y, r.max().x, r.max().y],
+            h3: index.and_then(|i| i.cell_of(e)).map(u64::from),
+        });
+    }
+    rows.sort_by_key(|r| r.entity);
+    rows
+}
+
+/// Run condition: a KPI sample is due this tick.
+pub fn kpi_due(clock: Res<SimClock>, cfg: Res<RecordConfig>) -> bool {
+    clock.is_every(cfg.kpi_interval_s)
+}
+
+/// Run condition: a snapshot is due this tick.
+pub fn snapshot_due(clock: Res<SimClock>, cfg: Res<RecordConfig>) -> bool {
+    cfg.snapshot_interval_s > 0.0 && clock.is_every(cfg.snapshot_interval_s)
+}
+
+pub(crate) fn record_kpis(
+    clock: Res<SimClock>,
+    kpis: Res<Kpis>,
+    recorder: Option<ResMut<Recorder>>,
+) {
+    let Some(mut rec) = recorder else { return };
+    let (tick, t) = (clock.tick(), clock.elapsed_s());
+    let rows: Vec<KpiRow> = kpis
+        .iter()
+        .map(|(name, scope, value, unit)| KpiRow {
+            tick,
+            sim_time_s: t,
+            name: name.to_string(),
+            scope: scope.to_string(),
+            value,
+            unit: unit.to_string(),
+        })
+        .collect();
+    let n = rows.len();
+    if n > 0 {
+        rec.send(Msg::Kpis(rows), n);
+    }
+    rec.send(Msg::Progress(tick), 0);
+}
+
+pub(crate) fn record_snapshots(
+    clock: Res<SimClock>,
+    index: Res<SpatialIndex>,
+    q: Query<(Entity, &Position, Option<&Vehicle>), Or<(With<Vehicle>, With<Snapshot>)>>,
+    recorder: Option<ResMut<Recorder>>,
+) {
+    let Some(mut rec) = recorder else { return };
+    let (tick, t) = (clock.tick(), clock.elapsed_s());
+    let mut rows: Vec<SnapshotRow> = q
+        .iter()
+        .map(|(e, p, v)| SnapshotRow {
+            tick,
+            sim_time_s: t,
+            entity: e.to_bits(),
+            x_m: p.xy_m.x,
+            y_m: p.xy_m.y,
+            z_m: p.z_m,
+            speed_mps: v.map(|v| v.speed_mps),
+            h3: index.cell_of(e).map(u64::from),
+        })
+        .collect();
+    rows.sort_unstable_by_key(|r| r.entity);
+    let n = rows.len();
+    if n > 0 {
+        rec.send(Msg::Snapshots(rows), n);
+    }
+}
+
+pub(crate) fn record_events(
+    clock: Res<SimClock>,
+    index: Res<SpatialIndex>,
+    mut log: ResMut<EventLog>,
+    recorder: Option<ResMut<Recorder>>,
+) {
+    if log.pending.is_empty() {
+        return;
+    }
+    let mut events = std::mem::take(&mut log.pending);
+    let Some(mut rec) = recorder else { return };
+    // Systems may push in either order within a set; the stored order must not depend on it.
+    events.sort_by(|a, b| (&a.kind, a.entity, &a.message).cmp(&(&b.kind, b.entity, &b.message)));
+    let (tick, t) = (clock.tick(), clock.elapsed_s());
+    let rows: Vec<EventRow> = events
+        .into_iter()
+        .map(|ev| EventRow {
+            tick,
+            sim_time_s: t,
+            kind: ev.kind,
+            entity: ev.entity.map(Entity::to_bits),
+            xy_m: ev.xy_m.map(|p| [p.x, p.y]),
+            h3: ev.xy_m.and_then(|p| index.cell_at(p)).map(u64::from),
+            message: ev.message,
+        })
+        .collect();
+    let n = rows.len();
+    rec.send(Msg::Events(rows), n);
+}

@@ -1,0 +1,193 @@
+//! Running a scene end to end into the run store: build, record, step to the end (or until
+//! stopped), close the run with its status. Panics in systems and Ctrl-C still close the run,
+//! so the store always says how a run ended.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::import::ImportReport;
+use crate::modules::ModuleRegistry;
+use crate::recorder::{Kpis, Recorder, start_recording};
+use crate::scene::Scene;
+use crate::sim::{Sim, SimError, SimOptions};
+use crate::store::{RunMeta, RunStatus, RunStore, StoreError};
+
+/// Why a run could not start or be closed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scene or its data.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What to run.
+pub struct RunRequest<'a> {
+    /// The scene.
+    pub scene: &'a Scene,
+    /// Simulations and scenario plugins available.
+    pub registry: &'a ModuleRegistry,
+    /// Overrides.
+    pub opts: SimOptions,
+    /// The store to write (the scene's by default).
+    pub store_path: PathBuf,
+    /// Set to stop the run early (Ctrl-C); it is then closed as `interrupted`.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// How a run went.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Its id in the store.
+    pub run_id: i64,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Ticks completed.
+    pub ticks: u64,
+    /// Simulated seconds completed.
+    pub sim_time_s: f64,
+    /// Final state hash (hex), when the world survived to compute it.
+    pub state_hash: Option<String>,
+    /// Error text when failed.
+    pub error: Option<String>,
+    /// The store written.
+    pub store_path: PathBuf,
+    /// Rows handed to the store.
+    pub rows: u64,
+    /// Wall time of the stepping, s.
+    pub wall_s: f64,
+    /// Data import summary.
+    pub import: ImportReport,
+    /// The KPI values at the end.
+    pub final_kpis: Vec<(String, String, f64, String)>,
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a system panicked".to_string()
+    }
+}
+
+/// Run a scene into the store. `on_progress(tick, end_tick)` is called every few ticks.
+pub fn run_scene(
+    req: RunRequest<'_>,
+    on_progress: &mut dyn FnMut(u64, u64),
+) -> Result<RunOutcome, RunError> {
+    let scene = req.scene;
+    let mut sim = Sim::build(scene, req.registry, req.opts)?;
+    let store = RunStore::open(&req.store_path)?;
+    let meta = RunMeta {
+        scene_name: scene.meta.name.clone(),
+        scene_path: scene.path.display().to_string(),
+        scene_toml: scene.source.clone(),
+        seed: sim.seed,
+        version: crate::VERSION.to_string(),
+        sim_start: scene.start.to_string(),
+        step_s: sim.clock().step_s(),
+        duration_s: sim.clock().duration_s(),
+    };
+    let run_id = store.begin_run(&meta)?;
+    let (mut recorder, handle) = start_recording(store, run_id)?;
+    recorder.record_features(sim.world_mut());
+    sim.world_mut().insert_resource(recorder);
+
+    let end = sim.clock().end_tick();
+    let every = (end / 200).max(1);
+    let started = Instant::now();
+    let mut writer_error = None;
+    // The tick whose step is under way: after a panic the world's clock may have moved on
+    // (other systems of that step still ran), but that step never completed.
+    let mut current_tick = sim.clock().tick();
+    let stepped = catch_unwind(AssertUnwindSafe(|| {
+        while !sim.finished() {
+            if req.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            current_tick = sim.clock().tick();
+            sim.step();
+            let t = sim.clock().tick();
+            if t % every == 0 || t == end {
+                on_progress(t, end);
+                if let Some(e) = sim
+                    .world()
+                    .get_resource::<Recorder>()
+                    .and_then(Recorder::failure)
+                {
+                    writer_error = Some(e);
+                    break;
+                }
+            }
+        }
+    }));
+    let wall_s = started.elapsed().as_secs_f64();
+    let (status, ticks, state_hash, error, rows, final_kpis) = match stepped {
+        Ok(()) => {
+            let ticks = sim.clock().tick();
+            let hash = sim.state_hash().to_hex().to_string();
+            let rows = sim
+                .world()
+                .get_resource::<Recorder>()
+                .map_or(0, Recorder::rows);
+            let kpis = sim
+                .world()
+                .get_resource::<Kpis>()
+                .map(|k| {
+                    k.iter()
+                        .map(|(n, s, v, u)| (n.to_string(), s.to_string(), v, u.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let status = if writer_error.is_some() {
+                RunStatus::Failed
+            } else if sim.finished() {
+                RunStatus::Completed
+            } else {
+                RunStatus::Interrupted
+            };
+            let error = if status == RunStatus::Interrupted {
+                Some("interrupted by the user".to_string())
+            } else {
+                None
+            };
+            (status, ticks, Some(hash), error, rows, kpis)
+        }
+        Err(p) => {
+            let ticks = current_tick;
+            (
+                RunStatus::Failed,
+                ticks,
+                None,
+                Some(format!("panic at tick {ticks}: {}", panic_text(p.as_ref()))),
+                0,
+                Vec::new(),
+            )
+        }
+    };
+    let sim_time_s = sim.clock().elapsed_s_at(ticks);
+    let import = std::mem::take(&mut sim.import);
+    // Dropping the world drops the Recorder, which lets the writer drain and end.
+    drop(sim);
+    handle.finish(status, ticks, state_hash.as_deref(), error.as_deref())?;
+    Ok(RunOutcome {
+        run_id,
+        status,
+        ticks,
+        sim_time_s,
+        state_hash,
+        error,
+        store_path: req.store_path,
+        rows,
+        wall_s,
+        import,
+        final_kpis,
+    })
+}

@@ -1,0 +1,227 @@
+//! `citytwin`: run, check, list and export city simulations.
+
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use citytwin_engine::modules::ModuleRegistry;
+use citytwin_engine::runner::{RunRequest, run_scene};
+use citytwin_engine::scene::Scene;
+use citytwin_engine::sim::{Sim, SimOptions};
+use citytwin_engine::store::{ExportFormat, RunStatus, RunStore};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// The run store used when no scene names one: `runs/citytwin.duckdb` under the current folder.
+const DEFAULT_STORE: &str = "runs/citytwin.duckdb";
+
+#[derive(Parser)]
+#[command(
+    name = "citytwin",
+    version,
+    about = "A spatial-temporal digital twin engine for cities"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scene headless, as fast as the CPU allows, and record it in the run store.
+    Run {
+        /// The scene file (TOML).
+        scene: PathBuf,
+        /// Seed for every random stream (default: the scene's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The run store to write (default: the scene's `output.store`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate a scene and list what it would load, without running it.
+    Check {
+        /// The scene file (TOML).
+        scene: PathBuf,
+    },
+    /// List the runs in a store, or show one.
+    Runs {
+        /// The run store.
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
+        #[command(subcommand)]
+        action: Option<RunsAction>,
+    },
+    /// Export a run's tables (runs, features, kpis, snapshots, events) to Parquet or CSV.
+    Export {
+        /// The run id.
+        run: i64,
+        /// The run store.
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
+        /// File format.
+        #[arg(long, value_enum, default_value_t = Format::Parquet)]
+        format: Format,
+        /// Output folder (default: `export/run-<id>` beside the store).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsAction {
+    /// One line per run.
+    List,
+    /// One run in detail: status, hash, row counts, last KPI values.
+    Show {
+        /// The run id.
+        id: i64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Parquet,
+    Csv,
+}
+
+/// The simulations and scenario plugins this build knows. Each simulation crate and scenario
+/// plugin crate registers itself here when it joins the workspace.
+fn registry() -> ModuleRegistry {
+    ModuleRegistry::new()
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Run {
+            scene,
+            seed,
+            out,
+            quiet,
+        } => run(&scene, seed, out, quiet),
+        Command::Check { scene } => check(&scene).map(|_| std::process::ExitCode::SUCCESS),
+        Command::Runs { store, action } => runs(&store, action.unwrap_or(RunsAction::List))
+            .map(|_| std::process::ExitCode::SUCCESS),
+        Command::Export {
+            run,
+            store,
+            format,
+            out,
+        } => export(run, &store, format, out).map(|_| std::process::ExitCode::SUCCESS),
+    }
+}
+
+fn run(
+    scene_path: &Path,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    quiet: bool,
+) -> Result<std::process::ExitCode> {
+    let scene = Scene::load(scene_path)?;
+    let registry = registry();
+    let store_path = out.unwrap_or_else(|| scene.store_path());
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:40}] {pos}/{len} ticks, {per_sec}, eta {eta}",
+        )
+        .expect("the progress template is valid")
+        .progress_chars("=> "),
+    );
+    bar.set_message(format!("running '{}'", scene.meta.name));
+    let outcome = run_scene(
+        RunRequest {
+            scene: &scene,
+            registry: &registry,
+            opts: SimOptions {
+                seed,
+                ..Default::default()
+            },
+            store_path,
+            stop,
+        },
+        &mut |t, end| {
+            bar.set_length(end);
+            bar.set_position(t);
+        },
+    )?;
+    bar.finish_and_clear();
+    report::print_run(&scene, &outcome);
+    Ok(match outcome.status {
+        RunStatus::Completed => std::process::ExitCode::SUCCESS,
+        RunStatus::Interrupted => std::process::ExitCode::from(130),
+        _ => std::process::ExitCode::from(1),
+    })
+}
+
+fn check(scene_path: &Path) -> Result<()> {
+    let scene = Scene::load(scene_path)?;
+    let sim = Sim::build(&scene, &registry(), SimOptions::default())?;
+    report::print_check(&scene, &sim);
+    Ok(())
+}
+
+fn open_existing(store: &Path) -> Result<RunStore> {
+    if !store.is_file() {
+        bail!(
+            "no run store at {} (run a scene first, or pass --store)",
+            store.display()
+        );
+    }
+    Ok(RunStore::open(store)?)
+}
+
+fn runs(store: &Path, action: RunsAction) -> Result<()> {
+    let st = open_existing(store)?;
+    match action {
+        RunsAction::List => report::print_runs(&st.runs()?),
+        RunsAction::Show { id } => report::print_run_detail(&st, id)?,
+    }
+    Ok(())
+}
+
+fn export(run: i64, store: &Path, format: Format, out: Option<PathBuf>) -> Result<()> {
+    let st = open_existing(store)?;
+    let dir = out.unwrap_or_else(|| {
+        store
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("export")
+            .join(format!("run-{run}"))
+    });
+    let fmt = match format {
+        Format::Parquet => ExportFormat::Parquet,
+        Format::Csv => ExportFormat::Csv,
+    };
+    for f in st.export(run, &dir, fmt)? {
+        println!("{}", f.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! The `citytwin` command line, as a user drives it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_citytwin"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The sample scene with data paths made absolute and `edit` applied, written into `dir`.
+fn scene_copy(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let data = repo().join("data").canonicalize().unwrap();
+    let t = std::fs::read_to_string(repo().join("scenes/sample_district.toml"))
+        .unwrap()
+        .replace("\"../data/", &format!("\"{}/", data.display()));
+    let p = dir.join("scene.toml");
+    std::fs::write(&p, edit(t)).unwrap();
+    p
+}
+
+#[test]
+fn check_lists_what_the_sample_scene_loads() {
+    let o = bin()
+        .arg("check")
+        .arg(repo().join("scenes/sample_district.toml"))
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    for want in [
+        "is valid",
+        "EPSG:4548",
+        "EPSG:32650",
+        "EPSG:4326",
+        "building",
+        "48",
+        "conduit",
+        "DEM:",
+    ] {
+        assert!(t.contains(want), "{want:?} missing from:\n{t}");
+    }
+}
+
+#[test]
+fn run_then_show_then_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("runs.duckdb");
+    let scene = scene_copy(dir.path(), |t| {
+        t.replace("duration_s = 3600.0", "duration_s = 600.0")
+    });
+    let o = bin()
+        .arg("run")
+        .arg(&scene)
+        .arg("--out")
+        .arg(&store)
+        .arg("--seed")
+        .arg("7")
+        .arg("-q")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("completed") && t.contains("state hash") && t.contains("entities.building"),
+        "{t}"
+    );
+
+    let o = bin()
+        .args(["runs", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(
+        o.status.success() && t.contains("Sample district") && t.contains("completed"),
+        "{t}"
+    );
+
+    let o = bin()
+        .args(["runs", "--store"])
+        .arg(&store)
+        .args(["show", "1"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(
+        o.status.success()
+            && t.contains("features")
+            && t.contains("184")
+            && t.contains("seed")
+            && t.contains('7'),
+        "{t}"
+    );
+
+    let out = dir.path().join("csv");
+    let o = bin()
+        .args(["export", "1", "--store"])
+        .arg(&store)
+        .args(["--format", "csv", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let kpis = std::fs::read_to_string(out.join("kpis.csv")).unwrap();
+    assert!(
+        kpis.lines().count() > 10 && kpis.contains("entities.building"),
+        "{kpis}"
+    );
+
+    let o = bin()
+        .args(["runs", "--store"])
+        .arg(&store)
+        .args(["show", "9"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("no run 9"));
+}
+
+#[test]
+fn a_bad_scene_exits_2_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene_copy(dir.path(), |t| t.replace("step_s = 1.0", "step_s = 0.0"));
+    let o = bin().arg("run").arg(&scene).arg("-q").output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("scene.toml:") && t.contains("clock.step_s") && !t.contains("panicked"),
+        "{t}"
+    );
+    assert!(!dir.path().join("runs.duckdb").exists());
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_marks_it_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("runs.duckdb");
+    // Ten million one-second steps: far longer than the test waits.
+    let scene = scene_copy(dir.path(), |t| {
+        t.replace("duration_s = 3600.0", "duration_s = 10000000.0")
+    });
+    let mut child = bin()
+        .arg("run")
+        .arg(&scene)
+        .arg("--out")
+        .arg(&store)
+        .arg("-q")
+        .spawn()
+        .unwrap();
+    // Wait until the run is under way (its store exists), then interrupt it.
+    for _ in 0..200 {
+        if store.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let o = bin()
+        .args(["runs", "--store"])
+        .arg(&store)
+        .args(["show", "1"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(t.contains("interrupted"), "{t}");
+}
