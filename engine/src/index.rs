@@ -92,6 +92,10 @@ pub struct SpatialIndex {
     cells: BTreeMap<CellIndex, BTreeSet<Entity>>,
     resolution: Resolution,
     frame: GeoFrame,
+    /// Per visited cell: its centre in the frame and the radius of a disc around it that lies
+    /// inside the cell. An entity that moves but stays in that disc keeps its cell without the
+    /// (costly) inverse projection and H3 lookup.
+    discs: HashMap<CellIndex, (DVec2, f64)>,
     /// Statistics of the last sync, for benchmarks and logs.
     last_sync: SyncStats,
 }
@@ -135,6 +139,7 @@ impl SpatialIndex {
             cells: BTreeMap::new(),
             resolution,
             frame,
+            discs: HashMap::new(),
             last_sync: SyncStats::default(),
         }
     }
@@ -165,6 +170,22 @@ impl SpatialIndex {
         LatLng::new(ll.lat, ll.lon)
             .ok()
             .map(|l| l.to_cell(self.resolution))
+    }
+
+    /// The cell of `p` when the entity was in `current` before: `current` if `p` is still well
+    /// inside it, otherwise an exact lookup.
+    fn cell_after_move(&mut self, p: DVec2, current: Option<CellIndex>) -> Option<CellIndex> {
+        if let Some(c) = current {
+            let frame = &self.frame;
+            let (centre, r) = *self
+                .discs
+                .entry(c)
+                .or_insert_with(|| inscribed_disc(frame, c));
+            if p.distance_squared(centre) < r * r {
+                return Some(c);
+            }
+        }
+        self.cell_at(p)
     }
 
     /// The H3 cell an indexed entity sits in.
@@ -254,7 +275,8 @@ impl SpatialIndex {
         stats.reloaded = reload;
         // Cells first: they only depend on the anchor point.
         for entry in &entries {
-            let cell = self.cell_at(Self::anchor(&entry.env));
+            let previous = self.slots.get(&entry.entity).and_then(|s| s.cell);
+            let cell = self.cell_after_move(Self::anchor(&entry.env), previous);
             let old = self.slots.insert(
                 entry.entity,
                 Slot {
@@ -406,6 +428,28 @@ impl SpatialIndex {
     pub fn cell_counts(&self) -> Vec<(CellIndex, usize)> {
         self.cells.iter().map(|(c, s)| (*c, s.len())).collect()
     }
+}
+
+/// A cell's centre in the frame and the radius of a disc around it inside the cell: the distance
+/// to the nearest edge of its boundary polygon, less a margin for the edges' curvature in the frame.
+fn inscribed_disc(frame: &GeoFrame, c: CellIndex) -> (DVec2, f64) {
+    let to_local = |ll: LatLng| {
+        let p = frame.to_local(crate::geo_frame::LonLat::new(ll.lng(), ll.lat()));
+        DVec2::new(p.x, p.y)
+    };
+    let centre = to_local(LatLng::from(c));
+    let verts: Vec<DVec2> = c.boundary().iter().map(|v| to_local(*v)).collect();
+    let mut r = f64::MAX;
+    for (i, a) in verts.iter().enumerate() {
+        let b = verts[(i + 1) % verts.len()];
+        let ab = b - *a;
+        let t = ((centre - *a).dot(ab) / ab.length_squared()).clamp(0.0, 1.0);
+        r = r.min(centre.distance(*a + ab * t));
+    }
+    if verts.len() < 3 || !r.is_finite() {
+        return (centre, 0.0);
+    }
+    (centre, r * 0.99 - 0.01)
 }
 
 /// Bring the index up to date with this tick's spawns, moves and despawns.
