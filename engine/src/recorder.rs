@@ -142,6 +142,7 @@ pub fn start_recording(
     store: RunStore,
     run_id: i64,
 ) -> Result<(Recorder, RecordingHandle), StoreError> {
+    store.tune_for_recording()?;
     let (tx, rx) = sync_channel::<Msg>(CHANNEL_BOUND);
     let error = Arc::new(Mutex::new(None));
     let err = error.clone();
@@ -236,23 +237,56 @@ impl RecordingHandle {
     }
 }
 
+/// Messages merged into one write at most; a writer that falls behind writes bigger groups, so
+/// each DuckDB commit carries more rows and the writer catches up.
+const MAX_GROUP: usize = 256;
+
 fn writer_loop(
     store: RunStore,
     run: i64,
     rx: Receiver<Msg>,
     error: Arc<Mutex<Option<String>>>,
 ) -> RunStore {
-    for msg in rx {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(m) => group.push(m),
+                Err(_) => break,
+            }
+        }
         if error.lock().map(|e| e.is_some()).unwrap_or(true) {
             continue; // keep draining so the simulation never blocks on a dead writer
         }
-        let r = match msg {
-            Msg::Features(rows) => store.append_features(run, &rows),
-            Msg::Kpis(rows) => store.append_kpis(run, &rows),
-            Msg::Snapshots(rows) => store.append_snapshots(run, &rows),
-            Msg::Events(rows) => store.append_events(run, &rows),
-            Msg::Progress(t) => store.progress(run, t),
-        };
+        let (mut features, mut kpis, mut snapshots, mut events, mut progress) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), None);
+        for m in group {
+            match m {
+                Msg::Features(r) => features.extend(r),
+                Msg::Kpis(r) => kpis.extend(r),
+                Msg::Snapshots(r) => snapshots.extend(r),
+                Msg::Events(r) => events.extend(r),
+                Msg::Progress(t) => progress = Some(t),
+            }
+        }
+        let r = (|| {
+            if !features.is_empty() {
+                store.append_features(run, &features)?;
+            }
+            if !kpis.is_empty() {
+                store.append_kpis(run, &kpis)?;
+            }
+            if !snapshots.is_empty() {
+                store.append_snapshots(run, &snapshots)?;
+            }
+            if !events.is_empty() {
+                store.append_events(run, &events)?;
+            }
+            if let Some(t) = progress {
+                store.progress(run, t)?;
+            }
+            Ok::<(), StoreError>(())
+        })();
         if let Err(e) = r
             && let Ok(mut slot) = error.lock()
         {

@@ -353,6 +353,15 @@ impl RunStore {
         Ok(())
     }
 
+    /// Tune the connection for recording alongside a running simulation: one DuckDB worker
+    /// thread (the simulation needs the cores), and checkpoints deferred until the WAL reaches
+    /// 256 MB instead of compressing columns mid-run.
+    pub fn tune_for_recording(&self) -> Result<(), StoreError> {
+        self.db(self
+            .conn
+            .execute_batch("SET threads = 1; SET wal_autocheckpoint = '256MB';"))
+    }
+
     /// The store's path.
     pub fn path(&self) -> &Path {
         &self.path
