@@ -366,12 +366,31 @@ impl Scene {
             .unwrap_or_default()
     }
 
-    /// A path from the scene, resolved against its folder.
+    /// A path from the scene, resolved against its folder, with `a/../` folded away so messages
+    /// show `runs/x.duckdb` rather than `scenes/../runs/x.duckdb`.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
+        use std::path::Component;
+        let joined = if p.is_absolute() {
             p.to_path_buf()
         } else {
             self.dir().join(p)
+        };
+        let mut out = PathBuf::new();
+        for c in joined.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir
+                    if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+                {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        if out.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            out
         }
     }
 

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use citytwin_engine::runner::{RunRequest, run_scene};
+use citytwin_engine::runner::{RunOutcome, RunRequest, run_scene};
 use citytwin_engine::scene::Scene;
 use citytwin_engine::sim::{Sim, SimOptions};
 use citytwin_engine::store::{ExportFormat, RunMeta, RunStatus, RunStore};
@@ -22,6 +22,21 @@ fn walker_scene(dir: &std::path::Path, extra: &str, duration_s: f64) -> Scene {
             &format!("[simulations.walkers]\ncount = 200\n{extra}\n\n[output]"),
         );
     Scene::load(common::scene_with(dir, "walk.toml", &text)).unwrap()
+}
+
+/// Run `scene` to its end into the store at `store_path`.
+fn run(scene: &Scene, store_path: &std::path::Path) -> RunOutcome {
+    run_scene(
+        RunRequest {
+            scene,
+            registry: &common::registry(),
+            opts: SimOptions::default(),
+            store_path: store_path.to_path_buf(),
+            stop: Arc::new(AtomicBool::new(false)),
+        },
+        &mut |_, _| {},
+    )
+    .unwrap()
 }
 
 fn hash_after(scene: &Scene, seed: Option<u64>, ticks: usize) -> String {
@@ -122,31 +137,11 @@ fn run_round_trips_through_the_store_and_exports() {
     let dir = tempfile::tempdir().unwrap();
     let scene = walker_scene(dir.path(), "", 60.0);
     let store_path = dir.path().join("runs.duckdb");
-    let out = run_scene(
-        RunRequest {
-            scene: &scene,
-            registry: &common::registry(),
-            opts: SimOptions::default(),
-            store_path: store_path.clone(),
-            stop: Arc::new(AtomicBool::new(false)),
-        },
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let out = run(&scene, &store_path);
     assert_eq!(out.status, RunStatus::Completed);
     assert_eq!(out.ticks, 60);
     // Same run again: a second row with the same final hash.
-    let again = run_scene(
-        RunRequest {
-            scene: &scene,
-            registry: &common::registry(),
-            opts: SimOptions::default(),
-            store_path: store_path.clone(),
-            stop: Arc::new(AtomicBool::new(false)),
-        },
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let again = run(&scene, &store_path);
     assert_eq!(again.state_hash, out.state_hash);
 
     let store = RunStore::open(&store_path).unwrap();
@@ -215,28 +210,8 @@ fn a_panic_in_a_system_leaves_the_run_marked_failed_and_its_rows_readable() {
     let store_path = dir.path().join("runs.duckdb");
     // An earlier good run must survive the failed one.
     let good = walker_scene(dir.path(), "", 20.0);
-    run_scene(
-        RunRequest {
-            scene: &good,
-            registry: &common::registry(),
-            opts: SimOptions::default(),
-            store_path: store_path.clone(),
-            stop: Arc::new(AtomicBool::new(false)),
-        },
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let out = run_scene(
-        RunRequest {
-            scene: &scene,
-            registry: &common::registry(),
-            opts: SimOptions::default(),
-            store_path: store_path.clone(),
-            stop: Arc::new(AtomicBool::new(false)),
-        },
-        &mut |_, _| {},
-    )
-    .unwrap();
+    run(&good, &store_path);
+    let out = run(&scene, &store_path);
     assert_eq!(out.status, RunStatus::Failed);
     assert_eq!(out.ticks, 25);
     let store = RunStore::open(&store_path).unwrap();

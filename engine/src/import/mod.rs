@@ -3,6 +3,7 @@
 
 pub mod fields;
 mod raster;
+mod reader;
 mod vector;
 
 pub use raster::{Dem, load_dem};
