@@ -1,7 +1,8 @@
 //! Generates `data/sample/`: a small, made-up district of Hefei that the default scene loads.
 //!
 //! ```text
-//! cargo run -p citytwin-engine --example generate_sample_city -- data/sample
+//! cargo build --release --workspace --all-targets
+//! target/release/examples/generate_sample_city data/sample
 //! ```
 //!
 //! Everything is derived from a fixed layout and a seeded random stream, so the same code writes
