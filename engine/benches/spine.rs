@@ -67,7 +67,7 @@ fn drive_shadow(mut q: Query<(&mut ShadowPos, &mut Velocity)>, clock: Res<SimClo
 
 fn world(n: usize, indexed: bool, snapshot_every_step: bool) -> App {
     let mut app = App::new();
-    app.add_plugins(bevy::app::TaskPoolPlugin::default());
+    app.add_plugins(MinimalPlugins);
     app.add_plugins(EnginePlugin {
         frame: frame(),
         clock: SimClock::new(

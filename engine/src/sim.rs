@@ -1,6 +1,5 @@
 //! Building a simulation from a scene, and stepping it.
 
-use bevy::app::TaskPoolPlugin;
 use bevy::prelude::*;
 use h3o::Resolution;
 
@@ -145,7 +144,9 @@ impl Sim {
                 )
             })?;
         let mut app = App::new();
-        app.add_plugins(TaskPoolPlugin::default());
+        // Headless: the task pools for the multi-threaded executor, nothing that waits on real time
+        // (SimStep is run directly; Bevy's Main schedule and its runner never run).
+        app.add_plugins(MinimalPlugins);
         app.add_plugins(EnginePlugin {
             frame: frame.clone(),
             clock,

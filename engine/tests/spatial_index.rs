@@ -22,7 +22,7 @@ fn unit(r: &mut SimRngStream) -> f64 {
 
 fn app(res: Resolution) -> App {
     let mut app = App::new();
-    app.add_plugins(bevy::app::TaskPoolPlugin::default());
+    app.add_plugins(MinimalPlugins);
     app.add_plugins(EnginePlugin {
         frame: GeoFrame::new(LonLat::new(117.2272, 31.8206)),
         clock: SimClock::new(
