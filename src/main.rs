@@ -98,6 +98,12 @@ fn registry() -> ModuleRegistry {
 }
 
 fn main() -> std::process::ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`citytwin runs | head`) instead of panicking on a broken pipe.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code,

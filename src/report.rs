@@ -155,11 +155,11 @@ pub fn print_check(scene: &Scene, sim: &Sim) {
     }
     let mut counts = std::collections::BTreeMap::new();
     let world = sim.world();
-    let mut q = world
-        .try_query::<&citytwin_engine::model::Kind>()
-        .expect("Kind is registered");
-    for k in q.iter(world) {
-        *counts.entry(k.0).or_insert(0usize) += 1;
+    // No query state exists when nothing with a Kind was ever spawned (a scene with no layers).
+    if let Some(mut q) = world.try_query::<&citytwin_engine::model::Kind>() {
+        for k in q.iter(world) {
+            *counts.entry(k.0).or_insert(0usize) += 1;
+        }
     }
     let rows: Vec<Vec<String>> = EntityKind::ALL
         .iter()

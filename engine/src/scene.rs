@@ -189,7 +189,8 @@ pub struct ScenarioSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
-    /// The DuckDB run store, relative to the scene; one store holds many runs.
+    /// The DuckDB run store, relative to the scene (default `runs/citytwin.duckdb` beside it);
+    /// one store holds many runs.
     #[serde(default = "default_store")]
     pub store: Spanned<PathBuf>,
     /// Interval between entity snapshots, s (0 disables snapshots).
@@ -201,7 +202,7 @@ pub struct OutputSpec {
 }
 
 fn default_store() -> Spanned<PathBuf> {
-    Spanned::new(0..0, PathBuf::from("../runs/citytwin.duckdb"))
+    Spanned::new(0..0, PathBuf::from("runs/citytwin.duckdb"))
 }
 
 fn sixty() -> Spanned<f64> {

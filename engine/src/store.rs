@@ -1,6 +1,7 @@
 //! The run store: an embedded DuckDB file holding every run of a project.
 //!
-//! One `.duckdb` file per project folder (by default `runs/citytwin.duckdb` beside the scenes)
+//! One `.duckdb` file per project folder (by default `runs/citytwin.duckdb` beside the scene file;
+//! the sample scene keeps it at the repository root)
 //! holds many runs, so runs can be listed, compared and exported together. Tables:
 //!
 //! | table | one row per |
