@@ -25,6 +25,12 @@ fn scene_copy(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     let t = std::fs::read_to_string(repo().join("scenes/sample_district.toml"))
         .unwrap()
         .replace("\"../data/", &format!("\"{}/", data.display()));
+    // Keep the store inside the test's folder too.
+    let t = t.replace(
+        "store = \"../runs/citytwin.duckdb\"",
+        "store = \"runs.duckdb\"",
+    );
+    assert!(t.contains("store = \"runs.duckdb\""));
     let p = dir.join("scene.toml");
     std::fs::write(&p, edit(t)).unwrap();
     p
@@ -167,11 +173,9 @@ fn ctrl_c_stops_the_run_and_marks_it_interrupted() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let ok = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    // SAFETY: sending SIGINT to our own child process.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let o = bin()
