@@ -291,3 +291,17 @@ fn unreadable_scene_file_is_named() {
         "{e}"
     );
 }
+
+/// A vector file given as the DEM is named, with what a DEM must be.
+#[test]
+fn dem_that_is_not_a_raster() {
+    let (r, _) = load_variant("sample/dem.tif", "sample/roads.geojson");
+    let msg = Sim::build(&r.unwrap(), &common::registry(), SimOptions::default())
+        .err()
+        .expect("rejected")
+        .to_string();
+    assert!(
+        msg.contains("roads.geojson") && msg.contains("no raster bands"),
+        "{msg}"
+    );
+}

@@ -122,6 +122,11 @@ pub fn load_dem(
     };
     let ds =
         Dataset::open(path).map_err(|e| err(format!("GDAL cannot open it as a raster: {e}")))?;
+    if ds.raster_count() == 0 {
+        return Err(err(
+            "has no raster bands: a DEM must be a GeoTIFF or another raster GDAL reads".into(),
+        ));
+    }
     let src = match crs_override {
         Some(d) => parse_crs(d).map_err(|e| err(e.to_string()))?,
         None => {
