@@ -92,10 +92,10 @@ pub struct SpatialIndex {
     cells: BTreeMap<CellIndex, BTreeSet<Entity>>,
     resolution: Resolution,
     frame: GeoFrame,
-    /// Per visited cell: its centre in the frame and the radius of a disc around it that lies
-    /// inside the cell. An entity that moves but stays in that disc keeps its cell without the
-    /// (costly) inverse projection and H3 lookup.
-    discs: HashMap<CellIndex, (DVec2, f64)>,
+    /// Per visited cell, its outline in the frame: an entity that moves but stays inside its
+    /// cell (or steps into a neighbour) is placed without the costly inverse projection and H3
+    /// lookup.
+    shapes: HashMap<CellIndex, CellShape>,
     /// Statistics of the last sync, for benchmarks and logs.
     last_sync: SyncStats,
 }
@@ -139,7 +139,7 @@ impl SpatialIndex {
             cells: BTreeMap::new(),
             resolution,
             frame,
-            discs: HashMap::new(),
+            shapes: HashMap::new(),
             last_sync: SyncStats::default(),
         }
     }
@@ -175,14 +175,26 @@ impl SpatialIndex {
     /// The cell of `p` when the entity was in `current` before: `current` if `p` is still well
     /// inside it, otherwise an exact lookup.
     fn cell_after_move(&mut self, p: DVec2, current: Option<CellIndex>) -> Option<CellIndex> {
-        if let Some(c) = current {
-            let frame = &self.frame;
-            let (centre, r) = *self
-                .discs
-                .entry(c)
-                .or_insert_with(|| inscribed_disc(frame, c));
-            if p.distance_squared(centre) < r * r {
-                return Some(c);
+        let Some(c) = current else {
+            return self.cell_at(p);
+        };
+        let frame = &self.frame;
+        let shape = self
+            .shapes
+            .entry(c)
+            .or_insert_with(|| CellShape::new(frame, c));
+        if p.distance_squared(shape.centre) < shape.inscribed_m * shape.inscribed_m
+            || shape.contains(p)
+        {
+            return Some(c);
+        }
+        for n in shape.neighbours.clone() {
+            let ns = self
+                .shapes
+                .entry(n)
+                .or_insert_with(|| CellShape::new(frame, n));
+            if ns.contains(p) {
+                return Some(n);
             }
         }
         self.cell_at(p)
@@ -303,15 +315,21 @@ impl SpatialIndex {
             }
         }
         if reload {
-            // Keep every entry that did not change, replace those that did.
-            let changed: HashMap<Entity, Entry> =
-                entries.into_iter().map(|e| (e.entity, e)).collect();
+            // Keep every entry that did not change, replace those that did (in a fixed order:
+            // the tree's layout must not depend on hash-map order).
             let old_tree = std::mem::take(&mut self.tree);
-            let mut all: Vec<Entry> = old_tree
-                .into_iter()
-                .filter(|e| !changed.contains_key(&e.entity) && self.slots.contains_key(&e.entity))
-                .collect();
-            all.extend(changed.into_values());
+            let all: Vec<Entry> = if entries.len() == self.slots.len() {
+                entries // every indexed entity changed: nothing to keep
+            } else {
+                let changed: std::collections::HashSet<Entity> =
+                    entries.iter().map(|e| e.entity).collect();
+                let mut kept: Vec<Entry> = old_tree
+                    .into_iter()
+                    .filter(|e| !changed.contains(&e.entity) && self.slots.contains_key(&e.entity))
+                    .collect();
+                kept.extend(entries);
+                kept
+            };
             self.tree = RTree::bulk_load(all);
         } else {
             for entry in entries {
@@ -430,26 +448,72 @@ impl SpatialIndex {
     }
 }
 
-/// A cell's centre in the frame and the radius of a disc around it inside the cell: the distance
-/// to the nearest edge of its boundary polygon, less a margin for the edges' curvature in the frame.
-fn inscribed_disc(frame: &GeoFrame, c: CellIndex) -> (DVec2, f64) {
-    let to_local = |ll: LatLng| {
-        let p = frame.to_local(crate::geo_frame::LonLat::new(ll.lng(), ll.lat()));
-        DVec2::new(p.x, p.y)
-    };
-    let centre = to_local(LatLng::from(c));
-    let verts: Vec<DVec2> = c.boundary().iter().map(|v| to_local(*v)).collect();
-    let mut r = f64::MAX;
-    for (i, a) in verts.iter().enumerate() {
-        let b = verts[(i + 1) % verts.len()];
-        let ab = b - *a;
-        let t = ((centre - *a).dot(ab) / ab.length_squared()).clamp(0.0, 1.0);
-        r = r.min(centre.distance(*a + ab * t));
+/// Points closer than this to a cell's edge are placed by the exact H3 lookup, not by the
+/// outline: far above the edges' curvature in the frame (~1e-10 m at city scale) and rounding.
+const EDGE_MARGIN_M: f64 = 1e-4;
+
+/// A cell's outline in the frame.
+#[derive(Clone, Debug)]
+struct CellShape {
+    centre: DVec2,
+    /// Radius of a disc about the centre that lies inside the cell (with margin), m.
+    inscribed_m: f64,
+    /// Boundary vertices, counter-clockwise.
+    verts: Vec<DVec2>,
+    /// The cells sharing an edge or vertex with it.
+    neighbours: Vec<CellIndex>,
+}
+
+impl CellShape {
+    fn new(frame: &GeoFrame, c: CellIndex) -> Self {
+        let to_local = |ll: LatLng| {
+            let p = frame.to_local(crate::geo_frame::LonLat::new(ll.lng(), ll.lat()));
+            DVec2::new(p.x, p.y)
+        };
+        let centre = to_local(LatLng::from(c));
+        let mut verts: Vec<DVec2> = c.boundary().iter().map(|v| to_local(*v)).collect();
+        let area2: f64 = (0..verts.len())
+            .map(|i| verts[i].perp_dot(verts[(i + 1) % verts.len()]))
+            .sum();
+        if area2 < 0.0 {
+            verts.reverse();
+        }
+        let mut r = f64::MAX;
+        for (i, a) in verts.iter().enumerate() {
+            let b = verts[(i + 1) % verts.len()];
+            let ab = b - *a;
+            let t = ((centre - *a).dot(ab) / ab.length_squared()).clamp(0.0, 1.0);
+            r = r.min(centre.distance(*a + ab * t));
+        }
+        let inscribed_m = if verts.len() >= 3 && r.is_finite() {
+            (r - EDGE_MARGIN_M).max(0.0)
+        } else {
+            0.0
+        };
+        let neighbours = c
+            .grid_disk::<Vec<_>>(1)
+            .into_iter()
+            .filter(|n| *n != c)
+            .collect();
+        Self {
+            centre,
+            inscribed_m,
+            verts,
+            neighbours,
+        }
     }
-    if verts.len() < 3 || !r.is_finite() {
-        return (centre, 0.0);
+
+    /// Whether `p` is inside the (convex) outline by more than the edge margin.
+    fn contains(&self, p: DVec2) -> bool {
+        let n = self.verts.len();
+        n >= 3
+            && (0..n).all(|i| {
+                let a = self.verts[i];
+                let ab = self.verts[(i + 1) % n] - a;
+                let len = ab.length();
+                len > 0.0 && ab.perp_dot(p - a) / len > EDGE_MARGIN_M
+            })
     }
-    (centre, r * 0.99 - 0.01)
 }
 
 /// Bring the index up to date with this tick's spawns, moves and despawns.

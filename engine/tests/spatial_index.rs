@@ -117,6 +117,14 @@ fn check_all_queries(world: &mut World, rng: &mut SimRngStream, res: Resolution)
     let frame = world.resource::<GeoFrame>().clone();
     let index = world.resource::<SpatialIndex>();
     assert_eq!(index.len(), items.len());
+    // Every entity sits in exactly the cell H3 gives its anchor point.
+    for (e, g) in &items {
+        assert_eq!(
+            index.cell_of(*e),
+            Some(anchor_cell(&frame, g, res)),
+            "cell of {e}"
+        );
+    }
     for _ in 0..40 {
         let c = DVec2::new(unit(rng) * 4400.0 - 2200.0, unit(rng) * 4400.0 - 2200.0);
         // bbox
@@ -251,6 +259,27 @@ fn index_follows_moves_spawns_and_despawns_incrementally() {
         app.world_mut().run_schedule(SimStep);
         let stats = app.world().resource::<SpatialIndex>().last_sync();
         assert_eq!(stats.reloaded, round == 2, "round {round}: {stats:?}");
+        check_all_queries(app.world_mut(), &mut rng, res);
+    }
+}
+
+/// Small moves at a fine resolution: most entities stay in their cell or step into a neighbour,
+/// the paths the index answers from cached cell outlines. Cells must still match H3 exactly.
+#[test]
+fn cells_stay_exact_under_small_moves_at_fine_resolution() {
+    let res = Resolution::Twelve;
+    let mut app = app(res);
+    let mut rng = SimRng::new(23).stream("index-small-moves");
+    let ents = spawn_random(app.world_mut(), &mut rng, 3000);
+    app.world_mut().run_schedule(SimStep);
+    for _ in 0..6 {
+        let world = app.world_mut();
+        for &e in &ents {
+            if let Some(mut p) = world.get_mut::<Position>(e) {
+                p.xy_m += DVec2::new(unit(&mut rng) * 30.0 - 15.0, unit(&mut rng) * 30.0 - 15.0);
+            }
+        }
+        app.world_mut().run_schedule(SimStep);
         check_all_queries(app.world_mut(), &mut rng, res);
     }
 }
