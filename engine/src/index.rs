@@ -188,7 +188,7 @@ impl SpatialIndex {
         {
             return Some(c);
         }
-        for n in shape.neighbours.clone() {
+        for n in shape.neighbours.into_iter().flatten() {
             let ns = self
                 .shapes
                 .entry(n)
@@ -460,8 +460,8 @@ struct CellShape {
     inscribed_m: f64,
     /// Boundary vertices, counter-clockwise.
     verts: Vec<DVec2>,
-    /// The cells sharing an edge or vertex with it.
-    neighbours: Vec<CellIndex>,
+    /// The cells around it (6, or 5 around a pentagon), copied on the hot path without allocating.
+    neighbours: [Option<CellIndex>; 6],
 }
 
 impl CellShape {
@@ -490,11 +490,13 @@ impl CellShape {
         } else {
             0.0
         };
-        let neighbours = c
-            .grid_disk::<Vec<_>>(1)
-            .into_iter()
-            .filter(|n| *n != c)
-            .collect();
+        let mut neighbours = [None; 6];
+        for (slot, n) in neighbours
+            .iter_mut()
+            .zip(c.grid_disk::<Vec<_>>(1).into_iter().filter(|n| *n != c))
+        {
+            *slot = Some(n);
+        }
         Self {
             centre,
             inscribed_m,
