@@ -93,8 +93,11 @@ enum Format {
 
 /// The simulations and scenario plugins this build knows. Each simulation crate and scenario
 /// plugin crate registers itself here when it joins the workspace.
+/// The simulations and scenario plugins this build knows.
 fn registry() -> ModuleRegistry {
-    ModuleRegistry::new()
+    let mut r = ModuleRegistry::new();
+    r.add_simulation(citytwin_traffic::TrafficModule);
+    r
 }
 
 fn main() -> std::process::ExitCode {

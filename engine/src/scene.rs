@@ -370,36 +370,64 @@ impl Scene {
     /// A path from the scene, resolved against its folder, with `a/../` folded away so messages
     /// show `runs/x.duckdb` rather than `scenes/../runs/x.duckdb`.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        use std::path::Component;
-        let joined = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.dir().join(p)
-        };
-        let mut out = PathBuf::new();
-        for c in joined.components() {
-            match c {
-                Component::CurDir => {}
-                Component::ParentDir
-                    if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
-                {
-                    out.pop();
-                }
-                other => out.push(other),
-            }
-        }
-        if out.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            out
-        }
+        resolve_path(&self.dir(), p)
     }
 
     /// The run store path.
     pub fn store_path(&self) -> PathBuf {
         self.resolve(self.output.store.get_ref())
     }
+}
 
+/// Where the scene being built lives, for modules that read files named in their parameters:
+/// they resolve them with [`SceneFiles::resolve`], as the engine resolves layer files.
+#[derive(bevy::prelude::Resource, Clone, Debug)]
+pub struct SceneFiles {
+    /// The scene file.
+    pub scene: PathBuf,
+}
+
+impl SceneFiles {
+    /// A path from the scene, resolved against the scene's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        let dir = self
+            .scene
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        resolve_path(&dir, p)
+    }
+}
+
+/// `p` resolved against `dir`, with `a/../` folded away so messages show `runs/x.duckdb` rather
+/// than `scenes/../runs/x.duckdb`.
+fn resolve_path(dir: &Path, p: &Path) -> PathBuf {
+    use std::path::Component;
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
+}
+
+impl Scene {
     fn validate(&self) -> Result<(), SceneError> {
         let origin = self.meta.origin.get_ref();
         if !origin.is_valid() {

@@ -12,7 +12,7 @@ use crate::model::*;
 use crate::modules::ModuleRegistry;
 use crate::recorder::{self, EventLog, Kpis, RecordConfig, kpi_due, snapshot_due};
 use crate::rng::SimRng;
-use crate::scene::{Scene, SceneError};
+use crate::scene::{Scene, SceneError, SceneFiles};
 use crate::schedule::{SimSet, SimStep, new_sim_schedule};
 
 /// Why a simulation could not be built.
@@ -157,6 +157,9 @@ impl Sim {
                 kpi_interval_s: *scene.output.kpi_interval_s.get_ref(),
             },
             strict_schedule: opts.strict_schedule,
+        });
+        app.insert_resource(SceneFiles {
+            scene: scene.path.clone(),
         });
         let import = load_scene_data(scene, &frame, app.world_mut())?;
         for (name, params) in &scene.simulations {
