@@ -193,6 +193,8 @@ pub struct Traffic {
     detector_pos_m: Vec<f64>,
     /// Links into the same lane as each link (merges), empty for most.
     merging: Vec<Vec<LinkIx>>,
+    /// Links into each lane.
+    into_lane: Vec<Vec<LinkIx>>,
     /// Per-step scratch.
     approach_s: Vec<f64>,
     occupied: Vec<bool>,
@@ -301,6 +303,7 @@ impl Traffic {
             last_detection_s: vec![f64::NEG_INFINITY; nl],
             detector_pos_m,
             merging,
+            into_lane: into,
             approach_s: vec![f64::INFINITY; net.links.len()],
             occupied: vec![false; net.links.len()],
             space_m: vec![0.0; nl],
@@ -659,30 +662,9 @@ impl Traffic {
                         self.occupied[k as usize] = true;
                     }
                 }
-                continue;
-            }
-            if let Some(&s) = vs.first() {
-                let v = self.veh(s);
-                if v.next_link == NONE {
-                    continue;
-                }
-                let k = v.next_link;
-                let st = self.link_state(k);
-                let d = &self.drivers[v.vt as usize];
-                let seen = lane.length_m - v.pos_m;
-                let passing = match st {
-                    b'G' | b'M' => true,
-                    b'g' | b'm' => v.speed_mps > HALTING_SPEED_MPS,
-                    b'y' | b'Y' => brake_gap(v.speed_mps, d.decel, self.cfg.dt_s, 0.0) > seen,
-                    _ => false,
-                };
-                if passing {
-                    let t = arrival_time(seen, v.speed_mps, d.accel, self.vmax(v, lane_ix(li)));
-                    let a = &mut self.approach_s[k as usize];
-                    *a = a.min(t);
-                }
             }
         }
+        self.register_approaches();
         // vehicles already on link lanes take room on the lane they lead to
         for (li, lane) in net.lanes.iter().enumerate() {
             if let Some(k) = lane.link {
@@ -692,6 +674,64 @@ impl Traffic {
                     self.space_m[to] -= self.len_of(v) + self.drivers[v.vt as usize].min_gap;
                 }
             }
+        }
+    }
+
+    /// When the first vehicle of each lane reaches the links ahead of it (within a short
+    /// horizon, so short lanes and links do not hide a vehicle about to arrive), for vehicles
+    /// that will pass them: `approach_s` per link, s from now.
+    fn register_approaches(&mut self) {
+        const HORIZON_M: f64 = 60.0;
+        let net = self.net.clone();
+        let mut found: Vec<(LinkIx, f64)> = Vec::new();
+        for li in 0..net.lanes.len() {
+            let Some(&s) = self.lane_vehs[li].first() else {
+                continue;
+            };
+            let v = self.veh(s);
+            let d = &self.drivers[v.vt as usize];
+            let class = self.vtypes[v.vt as usize].class;
+            let vmax = self.vmax(v, lane_ix(li));
+            let mut seen = net.lanes[li].length_m - v.pos_m;
+            let mut ri = v.ri as usize;
+            let mut cur = lane_ix(li);
+            let mut hops = 0;
+            while seen < HORIZON_M && hops < 4 {
+                let k = if let Some(k0) = net.lanes[cur as usize].link {
+                    // through the link to the lane after it
+                    cur = net.links[k0 as usize].to_lane;
+                    ri += 1;
+                    seen += net.lanes[cur as usize].length_m;
+                    continue;
+                } else if ri + 1 >= v.route.len() {
+                    break;
+                } else if cur == v.lane {
+                    v.next_link
+                } else {
+                    self.best_link(cur, v.route[ri + 1], v.route.get(ri + 2).copied(), class)
+                };
+                if k == NONE {
+                    break;
+                }
+                let passing = match self.link_state(k) {
+                    b'G' | b'M' => true,
+                    b'g' | b'm' => v.speed_mps > HALTING_SPEED_MPS,
+                    b'y' | b'Y' => brake_gap(v.speed_mps, d.decel, self.cfg.dt_s, 0.0) > seen,
+                    _ => false,
+                };
+                if !passing {
+                    break;
+                }
+                let t = arrival_time(seen, v.speed_mps, d.accel, vmax);
+                found.push((k, t));
+                cur = net.links[k as usize].lane;
+                seen += net.lanes[cur as usize].length_m;
+                hops += 1;
+            }
+        }
+        for (k, t) in found {
+            let a = &mut self.approach_s[k as usize];
+            *a = a.min(t);
         }
     }
 
@@ -786,38 +826,17 @@ impl Traffic {
         }
         // merging links: vehicles on other links into the same lane that are closer to it
         if let Some(k) = lane.link {
-            let rem = lane.length_m - v.pos_m;
+            // wait inside the junction for the links this one yields to, unless already too
+            // close to stop there without braking harder than usual (then it is committed)
             if let Some(wp) = net.links[k as usize].wait_pos_m
                 && !v.passed_wait
                 && v.pos_m <= wp + 0.01
+                && brake_gap(speed, d.decel, dt, 0.0) <= wp - v.pos_m + 1e-6
                 && self.must_yield(v, k, wp - v.pos_m, wp)
             {
                 vsafe = vsafe.min(d.stop_speed(speed, wp - v.pos_m, dt));
             }
-            for &o in &self.merging[k as usize] {
-                let ol = net.links[o as usize].lane as usize;
-                let olen = net.lanes[ol].length_m;
-                // the rearmost vehicle on `o` that is still ahead of us
-                let mut best: Option<(f64, u32)> = None;
-                for &os in &self.lane_vehs[ol] {
-                    let ov = self.veh(os);
-                    let orem = olen - ov.pos_m;
-                    if (orem < rem || (orem == rem && os < s)) && best.is_none_or(|b| orem > b.0) {
-                        best = Some((orem, os));
-                    }
-                }
-                if let Some((orem, os)) = best {
-                    let ov = self.veh(os);
-                    let gap = rem - orem - self.len_of(ov) - d.min_gap;
-                    vsafe = vsafe.min(d.follow_speed(
-                        speed,
-                        gap,
-                        ov.speed_mps,
-                        self.drivers[ov.vt as usize].decel,
-                        dt,
-                    ));
-                }
-            }
+            vsafe = vsafe.min(self.merge_speed(s, k, lane.length_m - v.pos_m, dt));
         }
         // the road ahead: stop lines, slower lanes, the next leader
         let mut seen = lane.length_m - v.pos_m;
@@ -859,8 +878,19 @@ impl Traffic {
             if vnext < vsafe {
                 vsafe = vsafe.min(crate::models::free_speed(seen, vnext, d.decel, dt));
             }
-            // the first vehicle ahead on the next lane, only if none ahead on ours
-            if leader.is_none()
+            // A leader on our lane that takes the same link shields us from what lies beyond
+            // it; one that turns elsewhere does not.
+            let shielded = leader.is_some_and(|l| {
+                let lv = self.veh(l);
+                net.lanes[cur_lane as usize].link.is_some() || lv.next_link == link
+            });
+            if !shielded && net.lanes[next_lane as usize].link.is_some() {
+                // others merging into the lane behind this link, closer to it than we are
+                let rem = seen + net.lanes[next_lane as usize].length_m;
+                vsafe = vsafe.min(self.merge_speed(s, link, rem, dt));
+            }
+            // the first vehicle ahead on the next lane
+            if !shielded
                 && let Some(&l) = self.lane_vehs[next_lane as usize].last()
                 && l != s
             {
@@ -875,12 +905,8 @@ impl Traffic {
                 ));
                 break;
             }
-            if leader.is_some() {
-                // the leader on our lane shields us from what lies beyond it
-                let nl = &net.lanes[next_lane as usize];
-                if nl.link.is_some() {
-                    break;
-                }
+            if shielded {
+                break;
             }
             seen += net.lanes[next_lane as usize].length_m;
             cur_lane = next_lane;
@@ -911,6 +937,45 @@ impl Traffic {
             v.rng_key ^ self.step.wrapping_mul(0xD6E8_FEB8_6659_FD93),
         ));
         d.dawdle(vmaxn, u, dt).max(vmin)
+    }
+
+    /// The safe speed behind vehicles on the other links into the lane that link `k` leads to,
+    /// counting only those closer to that lane than our `rem` metres.
+    fn merge_speed(&self, s: u32, k: LinkIx, rem: f64, dt: f64) -> f64 {
+        let net = &self.net;
+        let v = self.veh(s);
+        let d = &self.drivers[v.vt as usize];
+        let mut vsafe = f64::INFINITY;
+        for &o in &self.merging[k as usize] {
+            let ol = net.links[o as usize].lane as usize;
+            let olen = net.lanes[ol].length_m;
+            // the rearmost vehicle on `o` that is still ahead of us
+            let mut best: Option<(f64, u32)> = None;
+            let waits_at = net.links[o as usize].wait_pos_m;
+            for &os in &self.lane_vehs[ol] {
+                let ov = self.veh(os);
+                // one standing at its internal waiting point gives way; it is no leader yet
+                if waits_at.is_some() && !ov.passed_wait && ov.speed_mps <= HALTING_SPEED_MPS {
+                    continue;
+                }
+                let orem = olen - ov.pos_m;
+                if (orem < rem || (orem == rem && os < s)) && best.is_none_or(|b| orem > b.0) {
+                    best = Some((orem, os));
+                }
+            }
+            if let Some((orem, os)) = best {
+                let ov = self.veh(os);
+                let gap = rem - orem - self.len_of(ov) - d.min_gap;
+                vsafe = vsafe.min(d.follow_speed(
+                    v.speed_mps,
+                    gap,
+                    ov.speed_mps,
+                    self.drivers[ov.vt as usize].decel,
+                    dt,
+                ));
+            }
+        }
+        vsafe
     }
 
     /// The link from `lane` to `to_edge` for a vehicle class, preferring one whose target lane
@@ -1144,6 +1209,8 @@ impl Traffic {
                         });
                         if let Some(x) = other
                             && self.lane_change_wish(x, e as EdgeIx, dt) == Some((-dir, true))
+                            && self.follower_safe(s, to, x, dt)
+                            && self.follower_safe(x, from, s, dt)
                             && self.veh(x).pos_m.max(pos)
                                 <= net.lanes[to as usize]
                                     .length_m
@@ -1284,6 +1351,25 @@ impl Traffic {
         best.map(|b| (b.1, false))
     }
 
+    /// Whether the vehicle behind `s`'s position on `lane` (other than `exclude`) could follow
+    /// `s` there safely.
+    fn follower_safe(&self, s: u32, lane: LaneIx, exclude: u32, dt: f64) -> bool {
+        let v = self.veh(s);
+        let d = &self.drivers[v.vt as usize];
+        let Some(&f) = self.lane_vehs[lane as usize]
+            .iter()
+            .find(|&&x| x != exclude && x != s && self.veh(x).pos_m < v.pos_m)
+        else {
+            return true;
+        };
+        let fv = self.veh(f);
+        let fd = &self.drivers[fv.vt as usize];
+        let gap = v.pos_m - self.len_of(v) - fv.pos_m - fd.min_gap;
+        gap >= 0.0
+            && fd.follow_speed(fv.speed_mps, gap, v.speed_mps, d.decel, dt)
+                >= fv.speed_mps - fd.decel * dt
+    }
+
     /// Whether the vehicle fits on lane `to` beside where it is, with safe gaps both ways.
     fn safe_to_enter(&self, s: u32, to: LaneIx, dt: f64) -> bool {
         let v = self.veh(s);
@@ -1385,7 +1471,7 @@ impl Traffic {
                     let v = self.veh_mut(s);
                     v.lane = l;
                     v.ri = ri as u32;
-                    v.pos_m = len.min(net.lanes[l as usize].length_m);
+                    v.pos_m = len.min(net.lanes[l as usize].length_m - 1e-3);
                     let nl = self.pick_link(s);
                     self.veh_mut(s).next_link = nl;
                     self.lane_vehs[l as usize].push(s);
@@ -1504,11 +1590,13 @@ impl Traffic {
         let d = self.drivers[vt];
         let t = &self.vtypes[vt];
         let lane_len = net.lanes[lane as usize].length_m;
+        // front position: SUMO's `base` puts the back at the lane start; never past the end
         let pos = trip
             .depart_pos_m
             .unwrap_or(t.length_m)
-            .min(lane_len)
-            .max(t.length_m.min(lane_len));
+            .max(t.length_m)
+            .min(lane_len - 1e-3)
+            .max(0.0);
         // speed factor and random key
         let rng_key = splitmix(self.seed_key ^ (ti as u64).wrapping_mul(0xA24B_AED4_963E_E407));
         let mut sf = t.speed_factor_mean;
@@ -1529,39 +1617,70 @@ impl Traffic {
             }
         }
         let vmax = (net.lanes[lane as usize].speed_mps * sf).min(t.max_speed_mps);
-        // room and safe speed behind the last vehicle on the lane
+        // room and a safe speed between the vehicles ahead of and behind `pos`
         let mut safe = vmax;
-        if let Some(&l) = self.lane_vehs[lane as usize].last() {
+        let (mut leader, mut follower) = (None, None);
+        for &x in &self.lane_vehs[lane as usize] {
+            if self.veh(x).pos_m > pos {
+                leader = Some(x);
+            } else {
+                follower = Some(x);
+                break;
+            }
+        }
+        if leader.is_none() {
+            // the rearmost vehicle on a link out of this lane may still reach back onto it
+            for &k in &net.lanes[lane as usize].links {
+                let ll = net.links[k as usize].lane;
+                if let Some(&l) = self.lane_vehs[ll as usize].last() {
+                    let lv = self.veh(l);
+                    if lane_len - pos + lv.pos_m - self.len_of(lv) - d.min_gap < 0.0 {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        if let Some(l) = leader {
             let lv = self.veh(l);
             let gap = lv.pos_m - self.len_of(lv) - pos - d.min_gap;
             if gap < 0.0 {
                 return Ok(false);
             }
             let ld = self.drivers[lv.vt as usize].decel;
-            // the highest speed that is safe at that gap (a fixed point of follow_speed)
+            // the highest speed that is safe at that gap (iterating towards follow_speed's fixed point)
             let mut v = vmax;
             for _ in 0..4 {
                 v = v.min(d.follow_speed(v, gap, lv.speed_mps, ld, dt).max(0.0));
             }
             safe = safe.min(v);
         }
-        // vehicles coming off link lanes right behind
-        for (k, link) in net.links.iter().enumerate() {
-            if link.to_lane != lane {
-                continue;
-            }
-            let ll = link.lane as usize;
-            if let Some(&f) = self.lane_vehs[ll].first() {
-                let fv = self.veh(f);
-                let fd = &self.drivers[fv.vt as usize];
-                let gap = net.lanes[ll].length_m - fv.pos_m + pos - t.length_m - fd.min_gap;
-                if gap < 0.0
-                    || fd.follow_speed(fv.speed_mps, gap, safe, d.decel, dt)
-                        < fv.speed_mps - fd.decel * dt
-                {
-                    let _ = k;
+        // who would be behind it: a vehicle on the lane, or one coming off a link into it
+        let mut behind: Vec<(u32, f64)> = Vec::new();
+        if let Some(f) = follower {
+            let fv = self.veh(f);
+            behind.push((f, pos - t.length_m - fv.pos_m));
+        } else {
+            for &k in &self.into_lane[lane as usize] {
+                // one about to come through the junction (it may be beyond the link lane yet)
+                if self.approach_s[k as usize] < 3.0 && pos - t.length_m < 10.0 {
                     return Ok(false);
                 }
+                let ll = net.links[k as usize].lane as usize;
+                if let Some(&f) = self.lane_vehs[ll].first() {
+                    let fv = self.veh(f);
+                    behind.push((f, net.lanes[ll].length_m - fv.pos_m + pos - t.length_m));
+                }
+            }
+        }
+        for (f, dist) in behind {
+            let fv = self.veh(f);
+            let fd = &self.drivers[fv.vt as usize];
+            let gap = dist - fd.min_gap;
+            if gap < 0.0
+                || fd.follow_speed(fv.speed_mps, gap, safe, d.decel, dt)
+                    < fv.speed_mps - fd.decel * dt
+            {
+                return Ok(false);
             }
         }
         let speed = match trip.depart_speed {
