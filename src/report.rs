@@ -73,13 +73,13 @@ pub fn print_run(scene: &Scene, o: &RunOutcome) {
         ],
     );
     if !o.final_kpis.is_empty() {
-        println!("KPIs at the end:");
-        let rows: Vec<Vec<String>> = o
-            .final_kpis
-            .iter()
-            .map(|(n, s, v, u)| vec![n.clone(), s.clone(), fmt_value(*v), u.clone()])
-            .collect();
-        table(&["kpi", "scope", "value", "unit"], &rows);
+        print_kpis(
+            "KPIs at the end:",
+            o.final_kpis
+                .iter()
+                .map(|(n, s, v, u)| (n.as_str(), s.as_str(), *v, u.as_str())),
+            o.run_id,
+        );
     }
     println!(
         "see it again with: citytwin runs --store {} show {}",
@@ -265,20 +265,13 @@ pub fn print_run_detail(store: &RunStore, id: i64) -> Result<()> {
     table(&["table", "rows"], &counts);
     let kpis = store.kpis(id)?;
     if let Some(last_tick) = kpis.last().map(|k| k.tick) {
-        println!("KPIs at tick {last_tick}:");
-        let rows: Vec<Vec<String>> = kpis
-            .iter()
-            .filter(|k| k.tick == last_tick)
-            .map(|k| {
-                vec![
-                    k.name.clone(),
-                    k.scope.clone(),
-                    fmt_value(k.value),
-                    k.unit.clone(),
-                ]
-            })
-            .collect();
-        table(&["kpi", "scope", "value", "unit"], &rows);
+        print_kpis(
+            &format!("KPIs at tick {last_tick}:"),
+            kpis.iter()
+                .filter(|k| k.tick == last_tick)
+                .map(|k| (k.name.as_str(), k.scope.as_str(), k.value, k.unit.as_str())),
+            id,
+        );
     }
     let events = store.event_counts(id)?;
     if !events.is_empty() {
@@ -289,4 +282,29 @@ pub fn print_run_detail(store: &RunStore, id: i64) -> Result<()> {
         table(&["event", "count"], &rows);
     }
     Ok(())
+}
+
+/// The city-wide KPIs as a table; per-feature values (one per road, cell, …) are only counted,
+/// since a city has thousands of them: they are in the store and in `citytwin export`.
+fn print_kpis<'a>(
+    title: &str,
+    kpis: impl Iterator<Item = (&'a str, &'a str, f64, &'a str)>,
+    run_id: i64,
+) {
+    let mut per_feature = 0usize;
+    let mut rows = Vec::new();
+    for (n, s, v, u) in kpis {
+        if s == "city" {
+            rows.push(vec![n.to_string(), fmt_value(v), u.to_string()]);
+        } else {
+            per_feature += 1;
+        }
+    }
+    println!("{title}");
+    table(&["kpi", "value", "unit"], &rows);
+    if per_feature > 0 {
+        println!(
+            "  and {per_feature} per-feature values (roads, cells, …): citytwin export {run_id}"
+        );
+    }
 }

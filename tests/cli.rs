@@ -31,6 +31,11 @@ fn scene_copy(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
         "store = \"runs.duckdb\"",
     );
     assert!(t.contains("store = \"runs.duckdb\""));
+    let t = t.replace(
+        "tripinfo = \"../runs/sample_district.tripinfo.xml\"",
+        "tripinfo = \"tripinfo.xml\"",
+    );
+    assert!(t.contains("tripinfo = \"tripinfo.xml\""));
     let p = dir.join("scene.toml");
     std::fs::write(&p, edit(t)).unwrap();
     p
@@ -83,6 +88,10 @@ fn run_then_show_then_export() {
         "{t}"
     );
 
+    // trip records in SUMO's format, beside the scene
+    let trips = std::fs::read_to_string(dir.path().join("tripinfo.xml")).unwrap();
+    assert!(trips.matches("<tripinfo ").count() > 50 && trips.ends_with("</tripinfos>\n"));
+
     let o = bin()
         .args(["runs", "--store"])
         .arg(&store)
@@ -104,7 +113,8 @@ fn run_then_show_then_export() {
     assert!(
         o.status.success()
             && t.contains("features")
-            && t.contains("184")
+            // 184 GIS features + 62 traffic edges and 20 junctions of the SUMO network
+            && t.contains("266")
             && t.contains("seed")
             && t.contains('7'),
         "{t}"

@@ -1061,6 +1061,7 @@ impl Traffic {
                 {
                     v.passed_wait = true;
                 }
+                // the detector sees a vehicle pass (fronts crossing it)
                 let crossed_detector = old_pos < det && v.pos_m >= det;
                 let left = v.pos_m >= net.lanes[li].length_m;
                 if crossed_detector {
@@ -1532,6 +1533,24 @@ impl Traffic {
         let vt = trip.vtype as usize;
         let class = self.vtypes[vt].class;
         let route: Arc<[EdgeIx]> = match &trip.route {
+            RouteSpec::Edges(r) if self.closed[r[0] as usize] => return Ok(false),
+            RouteSpec::Edges(r)
+                if r.iter().any(|&e| {
+                    self.costs.travel_time_s[e as usize] != self.costs.free_flow_s[e as usize]
+                }) =>
+            {
+                // a closed or slowed road on its planned route: the fastest way now, or none
+                let last = *r.last().expect("routes are not empty");
+                match fastest_route(&net, &self.costs, class, r[0], last) {
+                    Some(new) => {
+                        if new[..] != r[..] {
+                            self.totals.reroutes += 1;
+                        }
+                        new.into()
+                    }
+                    None => return Err(()),
+                }
+            }
             RouteSpec::Edges(r) => r.clone().into(),
             RouteSpec::Trip { from, to, via } => {
                 let mut w = vec![*from];

@@ -95,7 +95,12 @@ impl<'a> XmlFile<'a> {
     }
 
     fn element(&mut self, e: &BytesStart<'_>, start: usize) -> Result<Element, TrafficError> {
-        let line = self.line_at(start);
+        // `start` is where the previous event ended; the element begins at the next '<'.
+        let at = start
+            + self.text[start.min(self.text.len())..]
+                .find('<')
+                .unwrap_or(0);
+        let line = self.line_at(at);
         let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
         let mut attrs = Vec::new();
         for a in e.attributes() {

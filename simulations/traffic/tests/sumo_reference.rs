@@ -28,7 +28,16 @@ fn run(net: &Path, routes: &Path, seed: u64) -> (Vec<citytwin_traffic::TripRecor
 }
 
 fn compare(dir: &str, net: &str, routes: &str, reference_file: &str) {
-    let base = shared().join("traffic").join(dir);
+    compare_in(
+        &shared().join("traffic").join(dir),
+        dir,
+        net,
+        routes,
+        reference_file,
+    );
+}
+
+fn compare_in(base: &Path, dir: &str, net: &str, routes: &str, reference_file: &str) {
     let (trips, sim) = run(&base.join(net), &base.join(routes), 42);
     let ours = summary(&trips);
     let r = base.join(reference_file);
@@ -78,6 +87,18 @@ fn helsinki_matches_sumo() {
         "helsinki",
         "helsinki.net.xml",
         "hel_2k.rou.xml",
+        "sumo_reference.json",
+    );
+}
+
+#[test]
+fn the_sample_district_matches_sumo() {
+    // SUMO's figures on the sample scene's own network and trips (data/sample/traffic/).
+    compare_in(
+        &repo().join("data/sample/traffic"),
+        "sample district",
+        "district.net.xml",
+        "district.rou.xml",
         "sumo_reference.json",
     );
 }
