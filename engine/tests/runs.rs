@@ -70,7 +70,8 @@ fn same_scene_and_seed_give_the_same_hash_and_another_seed_does_not() {
 
 #[test]
 fn sample_district_loads_every_layer() {
-    let scene = Scene::load(common::sample_scene()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = Scene::load(common::sample_scene_engine_only(dir.path())).unwrap();
     let sim = Sim::build(&scene, &common::registry(), SimOptions::default()).unwrap();
     let by_name = |n: &str| {
         sim.import

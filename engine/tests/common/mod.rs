@@ -116,10 +116,31 @@ pub fn scene_with(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// The sample scene's text with its relative paths made absolute, so it can be written anywhere.
+/// The sample scene's text with its relative paths made absolute, so it can be written anywhere,
+/// and without its `[simulations]`: those crates build on the engine, so its tests cannot load
+/// them (the simulations' own tests run the full scene).
 pub fn sample_text_absolute() -> String {
     let data = repo().join("data").canonicalize().unwrap();
-    std::fs::read_to_string(sample_scene())
+    let text = std::fs::read_to_string(sample_scene())
         .unwrap()
-        .replace("\"../data/", &format!("\"{}/", data.display()))
+        .replace("\"../data/", &format!("\"{}/", data.display()));
+    // Drop each `[simulations.…]` table up to the next table header, keeping the layout (the
+    // scene-error tests point at lines).
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            skipping = line.starts_with("[simulations");
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The sample scene as the engine alone can load it (see [`sample_text_absolute`]), in `dir`.
+pub fn sample_scene_engine_only(dir: &std::path::Path) -> PathBuf {
+    scene_with(dir, "sample.toml", &sample_text_absolute())
 }

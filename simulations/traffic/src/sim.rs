@@ -195,6 +195,10 @@ pub struct Traffic {
     merging: Vec<Vec<LinkIx>>,
     /// Links into each lane.
     into_lane: Vec<Vec<LinkIx>>,
+    /// Reused buffer.
+    scratch: Vec<u32>,
+    /// Lanes holding vehicles, in index order (refreshed when needed).
+    active: Vec<LaneIx>,
     /// Per-step scratch.
     approach_s: Vec<f64>,
     occupied: Vec<bool>,
@@ -304,6 +308,8 @@ impl Traffic {
             detector_pos_m,
             merging,
             into_lane: into,
+            scratch: Vec::new(),
+            active: Vec::new(),
             approach_s: vec![f64::INFINITY; net.links.len()],
             occupied: vec![false; net.links.len()],
             space_m: vec![0.0; nl],
@@ -545,6 +551,7 @@ impl Traffic {
         self.step += 1;
     }
 
+    #[inline(never)]
     fn update_signals(&mut self) {
         let t = self.time_s;
         let net = self.net.clone();
@@ -631,11 +638,19 @@ impl Traffic {
 
     /// Per-step tables from the state before anyone moves: who approaches which link and when,
     /// which links have vehicles inside, how much room each lane has at its start.
+    #[inline(never)]
     fn prepare(&mut self) {
         self.approach_s.fill(f64::INFINITY);
         self.occupied.fill(false);
         let net = self.net.clone();
-        for (li, lane) in net.lanes.iter().enumerate() {
+        self.refresh_active();
+        for (sp, lane) in self.space_m.iter_mut().zip(&net.lanes) {
+            *sp = lane.length_m;
+        }
+        let active = std::mem::take(&mut self.active);
+        for &li in &active {
+            let li = li as usize;
+            let lane = &net.lanes[li];
             let vs = &self.lane_vehs[li];
             // room at the start of the lane
             self.space_m[li] = match vs.last() {
@@ -664,10 +679,10 @@ impl Traffic {
                 }
             }
         }
-        self.register_approaches();
         // vehicles already on link lanes take room on the lane they lead to
-        for (li, lane) in net.lanes.iter().enumerate() {
-            if let Some(k) = lane.link {
+        for &li in &active {
+            let li = li as usize;
+            if let Some(k) = net.lanes[li].link {
                 let to = net.links[k as usize].to_lane as usize;
                 for &s in &self.lane_vehs[li] {
                     let v = self.veh(s);
@@ -675,16 +690,30 @@ impl Traffic {
                 }
             }
         }
+        self.active = active;
+        self.register_approaches();
+    }
+
+    /// The lanes that hold vehicles now, in index order.
+    fn refresh_active(&mut self) {
+        self.active.clear();
+        for v in self.vehs.iter().flatten() {
+            self.active.push(v.lane);
+        }
+        self.active.sort_unstable();
+        self.active.dedup();
     }
 
     /// When the first vehicle of each lane reaches the links ahead of it (within a short
     /// horizon, so short lanes and links do not hide a vehicle about to arrive), for vehicles
     /// that will pass them: `approach_s` per link, s from now.
+    #[inline(never)]
     fn register_approaches(&mut self) {
         const HORIZON_M: f64 = 60.0;
         let net = self.net.clone();
         let mut found: Vec<(LinkIx, f64)> = Vec::new();
-        for li in 0..net.lanes.len() {
+        for &li in &self.active {
+            let li = li as usize;
             let Some(&s) = self.lane_vehs[li].first() else {
                 continue;
             };
@@ -784,11 +813,14 @@ impl Traffic {
         })
     }
 
+    #[inline(never)]
     fn plan(&mut self) {
         let dt = self.cfg.dt_s;
         self.next_speed.resize(self.vehs.len(), 0.0);
         let net = self.net.clone();
-        for li in 0..net.lanes.len() {
+        let active = std::mem::take(&mut self.active);
+        for &li in &active {
+            let li = li as usize;
             let n = self.lane_vehs[li].len();
             for i in 0..n {
                 let s = self.lane_vehs[li][i];
@@ -801,8 +833,10 @@ impl Traffic {
                 self.next_speed[s as usize] = v;
             }
         }
+        self.active = active;
     }
 
+    #[inline(never)]
     fn plan_one(&self, s: u32, leader: Option<u32>, net: &Network, dt: f64) -> f64 {
         let v = self.veh(s);
         let d = &self.drivers[v.vt as usize];
@@ -1026,11 +1060,14 @@ impl Traffic {
         )
     }
 
+    #[inline(never)]
     fn execute(&mut self) {
         let dt = self.cfg.dt_s;
         let net = self.net.clone();
         let mut moved: Vec<(u32, LaneIx)> = Vec::new();
-        for li in 0..net.lanes.len() {
+        let active = std::mem::take(&mut self.active);
+        for &li in &active {
+            let li = li as usize;
             let mut leave = 0;
             let n = self.lane_vehs[li].len();
             for i in 0..n {
@@ -1077,13 +1114,20 @@ impl Traffic {
                 }
             }
             // Vehicles leave a lane from its front; a vehicle can only leave if all ahead did.
-            let leaving: Vec<u32> = self.lane_vehs[li].drain(..leave).collect();
-            for s in leaving {
+            if leave == 0 {
+                continue;
+            }
+            let mut leaving = std::mem::take(&mut self.scratch);
+            leaving.clear();
+            leaving.extend(self.lane_vehs[li].drain(..leave));
+            for &s in &leaving {
                 if let Some(to) = self.advance_lane(s, lane_ix(li)) {
                     moved.push((s, to));
                 }
             }
+            self.scratch = leaving;
         }
+        self.active = active;
         let mut touched: Vec<LaneIx> = Vec::new();
         for (s, to) in moved {
             self.lane_vehs[to as usize].push(s);
@@ -1168,6 +1212,7 @@ impl Traffic {
     }
 
     /// Lane changes on normal lanes, edge by edge, front to back; each applies at once.
+    #[inline(never)]
     fn change_lanes(&mut self) {
         let net = self.net.clone();
         let dt = self.cfg.dt_s;
@@ -1176,10 +1221,16 @@ impl Traffic {
             if lanes.len() < 2 {
                 continue;
             }
-            let mut cands: Vec<u32> = lanes
-                .iter()
-                .flat_map(|&l| self.lane_vehs[l as usize].iter().copied())
-                .collect();
+            if lanes.iter().all(|&l| self.lane_vehs[l as usize].is_empty()) {
+                continue;
+            }
+            let mut cands = std::mem::take(&mut self.scratch);
+            cands.clear();
+            cands.extend(
+                lanes
+                    .iter()
+                    .flat_map(|&l| self.lane_vehs[l as usize].iter().copied()),
+            );
             cands.sort_by(|&a, &b| {
                 self.veh(b)
                     .pos_m
@@ -1187,7 +1238,7 @@ impl Traffic {
                     .then(a.cmp(&b))
             });
             let mut swapped: Vec<u32> = Vec::new();
-            for s in cands {
+            for &s in &cands {
                 if swapped.contains(&s) {
                     continue;
                 }
@@ -1268,6 +1319,7 @@ impl Traffic {
                     self.lane_vehs[to as usize].insert(at, s);
                 }
             }
+            self.scratch = cands;
         }
     }
 
@@ -1309,11 +1361,10 @@ impl Traffic {
         let d = &self.drivers[v.vt as usize];
         let anticipated = |l: LaneIx| -> f64 {
             let vm = self.vmax(v, l);
+            // lanes are sorted front first: the leader is the last one further on
             let list = &self.lane_vehs[l as usize];
-            let ahead = list
-                .iter()
-                .rev()
-                .find(|&&x| x != s && self.veh(x).pos_m > v.pos_m);
+            let ahead_n = list.partition_point(|&x| x != s && self.veh(x).pos_m > v.pos_m);
+            let ahead = ahead_n.checked_sub(1).map(|i| &list[i]);
             match ahead {
                 Some(&x) => {
                     let lv = self.veh(x);
@@ -1421,10 +1472,13 @@ impl Traffic {
         true
     }
 
+    #[inline(never)]
     fn teleport(&mut self) {
         let net = self.net.clone();
         if self.cfg.teleport_after_s > 0.0 {
-            for li in 0..net.lanes.len() {
+            // lanes occupied at the start of the step: a vehicle standing that long was there
+            for &li in &self.active.clone() {
+                let li = li as usize;
                 let Some(&s) = self.lane_vehs[li].first() else {
                     continue;
                 };
@@ -1494,6 +1548,7 @@ impl Traffic {
         }
     }
 
+    #[inline(never)]
     fn insert(&mut self) {
         let t = self.time_s;
         while self.next_trip < self.trips.len() && self.trips[self.next_trip].depart_s <= t + 1e-9 {
@@ -1763,26 +1818,42 @@ impl Traffic {
         Ok(true)
     }
 
+    #[inline(never)]
     fn measure_queues(&mut self) {
         let net = self.net.clone();
-        for (e, edge) in net.edges.iter().enumerate() {
-            let mut halting = 0u32;
-            let mut queue: f64 = 0.0;
-            for &l in &edge.lanes {
-                let len = net.lanes[l as usize].length_m;
-                for &s in &self.lane_vehs[l as usize] {
-                    let v = self.veh(s);
-                    if v.speed_mps <= HALTING_SPEED_MPS {
-                        halting += 1;
-                        queue = queue.max(len - (v.pos_m - self.len_of(v)));
-                    } else {
-                        break; // the queue at the stop line ends at the first moving vehicle
-                    }
+        // lanes occupied at the start of the step (a lane entered only now has no queue yet)
+        // lanes of an edge are consecutive in index order, so a pass over the occupied lanes
+        // meets each edge's lanes together
+        let mut cur: Option<(EdgeIx, u32, f64)> = None;
+        for &l in &self.active {
+            let lane = &net.lanes[l as usize];
+            let Some(e) = lane.edge else { continue };
+            let (mut halting, mut queue) = (0u32, 0.0f64);
+            for &s in &self.lane_vehs[l as usize] {
+                let v = self.veh(s);
+                if v.speed_mps <= HALTING_SPEED_MPS {
+                    halting += 1;
+                    queue = queue.max(lane.length_m - (v.pos_m - self.len_of(v)));
+                } else {
+                    break; // the queue at the stop line ends at the first moving vehicle
                 }
             }
-            let st = &mut self.edge_stats[e];
-            st.max_halting = st.max_halting.max(halting);
-            st.max_queue_m = st.max_queue_m.max(queue);
+            cur = match cur {
+                Some((ce, h, q)) if ce == e => Some((ce, h + halting, q.max(queue))),
+                other => {
+                    if let Some((ce, h, q)) = other {
+                        let st = &mut self.edge_stats[ce as usize];
+                        st.max_halting = st.max_halting.max(h);
+                        st.max_queue_m = st.max_queue_m.max(q);
+                    }
+                    Some((e, halting, queue))
+                }
+            };
+        }
+        if let Some((ce, h, q)) = cur {
+            let st = &mut self.edge_stats[ce as usize];
+            st.max_halting = st.max_halting.max(h);
+            st.max_queue_m = st.max_queue_m.max(q);
         }
     }
 
