@@ -1,6 +1,7 @@
 //! `citytwin`: run, check, list and export city simulations.
 
 mod report;
+mod signals;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,6 +58,18 @@ enum Command {
         store: PathBuf,
         #[command(subcommand)]
         action: Option<RunsAction>,
+    },
+    /// Propose fixed-time signal plans for a scene's traffic (Webster, then a parallel search
+    /// for the least total delay) and write them as a SUMO additional file.
+    OptimizeSignals {
+        /// The scene file (TOML) with a [simulations.traffic].
+        scene: PathBuf,
+        /// Search rounds after Webster's plan.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Where to write the plans (default: `<scene>.signals.add.xml` beside the run store).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Export a run's tables (runs, features, kpis, snapshots, events) to Parquet or CSV.
     Export {
@@ -143,6 +156,9 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             format,
             out,
         } => export(run, &store, format, out).map(|_| std::process::ExitCode::SUCCESS),
+        Command::OptimizeSignals { scene, rounds, out } => {
+            signals::optimize_signals(&scene, rounds, out).map(|_| std::process::ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use citytwin_engine::sim::Sim;
 use citytwin_engine::store::{RunStore, RunSummary};
 
 /// Print rows as a table with a header, columns padded to their widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -32,7 +32,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn fmt_value(v: f64) -> String {
+pub(crate) fn fmt_value(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e12 {
         format!("{}", v as i64)
     } else {

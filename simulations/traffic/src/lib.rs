@@ -11,6 +11,7 @@
 //!   vehicles live per lane in contiguous arrays.
 //! - [`routing`]: fastest routes (A*) on current travel times.
 //! - [`tripinfo`]: SUMO-format trip records and their summary statistics.
+//! - [`signal_opt`]: signal plans from Webster's method and a parallel simulation search.
 //!
 //! In a scene, `[simulations.traffic]` switches it on ([`TrafficParams`] lists the keys). Each
 //! step it moves the vehicles in [`SimSet::Physics`]; roads and junctions are entities from the
@@ -22,6 +23,7 @@ pub mod error;
 pub mod models;
 pub mod net;
 pub mod routing;
+pub mod signal_opt;
 pub mod sim;
 pub mod tripinfo;
 mod xml;
@@ -61,6 +63,10 @@ pub struct TrafficParams {
     /// turns it off. Default 300 s, SUMO's.
     #[serde(default = "default_teleport")]
     pub teleport_after_s: f64,
+    /// Signal programs to run instead of the network's: a SUMO additional file of `<tlLogic>`
+    /// elements (as `citytwin optimize-signals` writes), relative to the scene.
+    #[serde(default)]
+    pub signal_plans: Option<PathBuf>,
     /// Write trip records in SUMO's tripinfo format to this file (relative to the scene).
     #[serde(default)]
     pub tripinfo: Option<PathBuf>,
@@ -166,8 +172,17 @@ impl SceneModule for TrafficModule {
             }
             None => None,
         };
+        let plans = match &p.signal_plans {
+            Some(f) => net
+                .read_signal_plans(&files.resolve(f))
+                .map_err(|e| e.to_string())?,
+            None => Vec::new(),
+        };
         let net = Arc::new(net);
-        let traffic = Traffic::new(net.clone(), demand, cfg);
+        let mut traffic = Traffic::new(net.clone(), demand, cfg);
+        for plan in &plans {
+            traffic.apply_signal_plan(plan);
+        }
         let mirror = spawn_network(app.world_mut(), &net, &placement, &p.layer)
             .map_err(|e| format!("{}: {e}", net_path.display()))?;
         app.insert_resource(TrafficSim(traffic))

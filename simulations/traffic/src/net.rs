@@ -454,35 +454,13 @@ impl Network {
                         });
                     }
                     "tlLogic" => {
-                        let id = xml::text(&f, &el, "id")?.to_string();
+                        let id = xml::text(&f, &el, "id")?;
                         if tls.iter().any(|t| t.id == id) {
                             // Further programs of the same controller: the first one runs.
                             parent = Some("skip");
                             continue;
                         }
-                        let control = match el.get("type").unwrap_or("static") {
-                            "static" => SignalControl::Static,
-                            "actuated" => SignalControl::Actuated {
-                                max_gap_s: 3.0,
-                                detector_gap_s: 2.0,
-                            },
-                            other => {
-                                return Err(f.error(
-                                    el.line,
-                                    format!(
-                                        "{} type=\"{other}\" is not supported (static or actuated)",
-                                        el.describe()
-                                    ),
-                                ));
-                            }
-                        };
-                        tls.push(RawTl {
-                            id,
-                            control,
-                            offset: xml::num_opt(&f, &el, "offset")?.unwrap_or(0.0),
-                            phases: Vec::new(),
-                            line: el.line,
-                        });
+                        tls.push(tl_start(&f, &el)?);
                         parent = Some("tlLogic");
                     }
                     _ => {}
@@ -528,43 +506,8 @@ impl Network {
                     let cont = el.get("cont") == Some("1");
                     j.requests.push((index, response, cont, el.line));
                 }
-                (Some("tlLogic"), "phase") => {
-                    let t = tls.last_mut().expect("parent is a tlLogic");
-                    let duration = xml::num(&f, &el, "duration")?;
-                    let state = xml::text(&f, &el, "state")?.as_bytes().to_vec();
-                    if duration <= 0.0 {
-                        return Err(f.error(el.line, format!("<phase> of tlLogic '{}' has duration {duration} s; it must be positive", t.id)));
-                    }
-                    if let Some(bad) = state.iter().find(|c| !b"GgyYrRuOoOs".contains(c)) {
-                        return Err(f.error(el.line, format!("<phase> of tlLogic '{}' has state letter '{}' (expected G g y r u o O s)", t.id, *bad as char)));
-                    }
-                    if let Some(first) = t.phases.first()
-                        && first.state.len() != state.len()
-                    {
-                        return Err(f.error(el.line, format!("<phase> of tlLogic '{}' controls {} links but its first phase controls {}", t.id, state.len(), first.state.len())));
-                    }
-                    let min = xml::num_opt(&f, &el, "minDur")?.unwrap_or(duration);
-                    let max = xml::num_opt(&f, &el, "maxDur")?.unwrap_or(duration);
-                    t.phases.push(Phase {
-                        duration_s: duration,
-                        min_s: min.min(duration),
-                        max_s: max.max(duration),
-                        state,
-                    });
-                }
-                (Some("tlLogic"), "param") => {
-                    let t = tls.last_mut().expect("parent is a tlLogic");
-                    if let SignalControl::Actuated {
-                        max_gap_s,
-                        detector_gap_s,
-                    } = &mut t.control
-                    {
-                        match el.get("key") {
-                            Some("max-gap") => *max_gap_s = xml::num(&f, &el, "value")?,
-                            Some("detector-gap") => *detector_gap_s = xml::num(&f, &el, "value")?,
-                            _ => {}
-                        }
-                    }
+                (Some("tlLogic"), _) => {
+                    tl_child(&f, &el, tls.last_mut().expect("parent is a tlLogic"))?;
                 }
                 _ => {}
             }
@@ -644,6 +587,181 @@ impl Network {
         }
         out.sort_by_key(|o| o.0);
         out
+    }
+}
+
+/// A `<tlLogic>` element's own attributes.
+fn tl_start(f: &XmlFile<'_>, el: &xml::Element) -> Result<RawTl, TrafficError> {
+    let control = match el.get("type").unwrap_or("static") {
+        "static" => SignalControl::Static,
+        "actuated" => SignalControl::Actuated {
+            max_gap_s: 3.0,
+            detector_gap_s: 2.0,
+        },
+        other => {
+            return Err(f.error(
+                el.line,
+                format!(
+                    "{} type=\"{other}\" is not supported (static or actuated)",
+                    el.describe()
+                ),
+            ));
+        }
+    };
+    Ok(RawTl {
+        id: xml::text(f, el, "id")?.to_string(),
+        control,
+        offset: xml::num_opt(f, el, "offset")?.unwrap_or(0.0),
+        phases: Vec::new(),
+        line: el.line,
+    })
+}
+
+/// A `<phase>` or `<param>` inside a `<tlLogic>`.
+fn tl_child(f: &XmlFile<'_>, el: &xml::Element, t: &mut RawTl) -> Result<(), TrafficError> {
+    match el.name.as_str() {
+        "phase" => {
+            let duration = xml::num(f, el, "duration")?;
+            let state = xml::text(f, el, "state")?.as_bytes().to_vec();
+            if duration <= 0.0 {
+                return Err(f.error(
+                    el.line,
+                    format!(
+                        "<phase> of tlLogic '{}' has duration {duration} s; it must be positive",
+                        t.id
+                    ),
+                ));
+            }
+            if let Some(bad) = state.iter().find(|c| !b"GgyYrRuOoOs".contains(c)) {
+                return Err(f.error(
+                    el.line,
+                    format!(
+                        "<phase> of tlLogic '{}' has state letter '{}' (expected G g y r u o O s)",
+                        t.id, *bad as char
+                    ),
+                ));
+            }
+            if let Some(first) = t.phases.first()
+                && first.state.len() != state.len()
+            {
+                return Err(f.error(
+                    el.line,
+                    format!(
+                        "<phase> of tlLogic '{}' controls {} links but its first phase controls {}",
+                        t.id,
+                        state.len(),
+                        first.state.len()
+                    ),
+                ));
+            }
+            let min = xml::num_opt(f, el, "minDur")?.unwrap_or(duration);
+            let max = xml::num_opt(f, el, "maxDur")?.unwrap_or(duration);
+            t.phases.push(Phase {
+                duration_s: duration,
+                min_s: min.min(duration),
+                max_s: max.max(duration),
+                state,
+            });
+        }
+        "param" => {
+            if let SignalControl::Actuated {
+                max_gap_s,
+                detector_gap_s,
+            } = &mut t.control
+            {
+                match el.get("key") {
+                    Some("max-gap") => *max_gap_s = xml::num(f, el, "value")?,
+                    Some("detector-gap") => *detector_gap_s = xml::num(f, el, "value")?,
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A signal program read from a SUMO additional file, for a controller of a network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignalPlan {
+    /// The controller, index into [`Network::signals`].
+    pub signal: u32,
+    /// Static or actuated.
+    pub control: SignalControl,
+    /// Cycle offset, s.
+    pub offset_s: f64,
+    /// Phases.
+    pub phases: Vec<Phase>,
+}
+
+impl Network {
+    /// Read signal programs (`<tlLogic>` elements) from a SUMO additional file, checked against
+    /// this network's controllers: as `sumo -a plans.add.xml` would load them.
+    pub fn read_signal_plans(&self, path: &Path) -> Result<Vec<SignalPlan>, TrafficError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TrafficError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let mut f = XmlFile::new(path, &text);
+        let mut tls: Vec<RawTl> = Vec::new();
+        let mut in_tl = false;
+        while let Some(item) = f.next()? {
+            match item {
+                Item::Start(el, 1) if el.name != "additional" => {
+                    return Err(f.error(
+                        el.line,
+                        format!(
+                            "expected a SUMO additional file (<additional>), found <{}>",
+                            el.name
+                        ),
+                    ));
+                }
+                Item::Start(el, 2) => {
+                    in_tl = el.name == "tlLogic";
+                    if in_tl {
+                        tls.push(tl_start(&f, &el)?);
+                    }
+                }
+                Item::Start(el, 3) if in_tl => {
+                    tl_child(&f, &el, tls.last_mut().expect("a tlLogic is open"))?;
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for t in tls {
+            let err = |m: String| TrafficError::Xml {
+                file: path.to_path_buf(),
+                line: t.line,
+                message: m,
+            };
+            let Some(s) = self.signals.iter().position(|s| s.id == t.id) else {
+                return Err(err(format!(
+                    "<tlLogic id=\"{}\"> is not a traffic light of {}",
+                    t.id,
+                    self.source.display()
+                )));
+            };
+            let n = self.signals[s].links.len();
+            match t.phases.first() {
+                None => return Err(err(format!("<tlLogic id=\"{}\"> has no phases", t.id))),
+                Some(p) if p.state.len() != n => {
+                    return Err(err(format!(
+                        "<tlLogic id=\"{}\"> controls {} links but the traffic light has {n}",
+                        t.id,
+                        p.state.len()
+                    )));
+                }
+                _ => {}
+            }
+            out.push(SignalPlan {
+                signal: s as u32,
+                control: t.control,
+                offset_s: t.offset,
+                phases: t.phases,
+            });
+        }
+        Ok(out)
     }
 }
 

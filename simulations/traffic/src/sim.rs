@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::demand::{CarFollowModel, Demand, DepartLane, DepartSpeed, RouteSpec, TripSpec, VType};
 use crate::models::{Driver, arrival_time, brake_gap};
-use crate::net::{EdgeIx, LaneIx, LinkIx, Network, Priority, SignalControl, VClass};
+use crate::net::{EdgeIx, LaneIx, LinkIx, Network, Phase, Priority, SignalControl, VClass};
 use crate::routing::{EdgeCosts, fastest_route, route_via};
 
 const NONE: u32 = u32::MAX;
@@ -141,9 +141,13 @@ struct Veh {
     changed_at: f64,
 }
 
-/// Runtime state of one signal controller.
+/// Runtime state of one signal controller: the program it runs (the network's, or one set at
+/// run time) and where in it it is.
 #[derive(Clone, Debug)]
 struct SignalRt {
+    control: SignalControl,
+    offset_s: f64,
+    phases: Arc<[Phase]>,
     phase: usize,
     phase_start_s: f64,
 }
@@ -197,6 +201,8 @@ pub struct Traffic {
     into_lane: Vec<Vec<LinkIx>>,
     /// Reused buffer.
     scratch: Vec<u32>,
+    /// Vehicles that entered each link.
+    link_counts: Vec<u64>,
     /// Lanes holding vehicles, in index order (refreshed when needed).
     active: Vec<LaneIx>,
     /// Per-step scratch.
@@ -286,7 +292,10 @@ impl Traffic {
         let signals = net
             .signals
             .iter()
-            .map(|_| SignalRt {
+            .map(|s| SignalRt {
+                control: s.control,
+                offset_s: s.offset_s,
+                phases: s.phases.clone().into(),
                 phase: 0,
                 phase_start_s: 0.0,
             })
@@ -309,6 +318,7 @@ impl Traffic {
             merging,
             into_lane: into,
             scratch: Vec::new(),
+            link_counts: vec![0; net.links.len()],
             active: Vec::new(),
             approach_s: vec![f64::INFINITY; net.links.len()],
             occupied: vec![false; net.links.len()],
@@ -361,6 +371,22 @@ impl Traffic {
     pub fn take_edge_stats(&mut self) -> Vec<EdgeStats> {
         let n = self.edge_stats.len();
         std::mem::replace(&mut self.edge_stats, vec![EdgeStats::default(); n])
+    }
+
+    /// Vehicles that entered each link since the start, by link index.
+    pub fn link_counts(&self) -> &[u64] {
+        &self.link_counts
+    }
+
+    /// Total time lost so far, s: by arrived trips and by vehicles still driving.
+    pub fn total_time_loss_s(&self) -> f64 {
+        self.totals.time_loss_sum_s
+            + self
+                .vehs
+                .iter()
+                .flatten()
+                .map(|v| v.time_loss_s)
+                .sum::<f64>()
     }
 
     /// The current signal state letters of controller `s`.
@@ -455,11 +481,7 @@ impl Traffic {
 
     /// Replace a signal controller's phases (same number of controlled links); the new program
     /// starts at its first phase now.
-    pub fn set_signal_program(
-        &mut self,
-        s: u32,
-        phases: Vec<crate::net::Phase>,
-    ) -> Result<(), String> {
+    pub fn set_signal_program(&mut self, s: u32, phases: Vec<Phase>) -> Result<(), String> {
         let n = self.net.signals[s as usize].links.len();
         if phases.is_empty() {
             return Err("a signal program needs at least one phase".into());
@@ -471,15 +493,41 @@ impl Traffic {
                 p.state.len()
             ));
         }
-        let mut net = (*self.net).clone();
-        net.signals[s as usize].phases = phases;
-        self.net = Arc::new(net);
-        self.signals[s as usize] = SignalRt {
-            phase: 0,
-            phase_start_s: self.time_s,
-        };
-        self.signal_state[s as usize] = self.net.signals[s as usize].phases[0].state.clone();
+        let rt = &mut self.signals[s as usize];
+        self.signal_state[s as usize] = phases[0].state.clone();
+        rt.phases = phases.into();
+        rt.phase = 0;
+        rt.phase_start_s = self.time_s;
+        // a fixed-time program starts its cycle now
+        rt.offset_s = 0.0;
         Ok(())
+    }
+
+    /// Run a signal plan (its control, offset and phases) from now on.
+    pub fn apply_signal_plan(&mut self, plan: &crate::net::SignalPlan) {
+        let rt = &mut self.signals[plan.signal as usize];
+        rt.control = plan.control;
+        rt.offset_s = plan.offset_s;
+        rt.phases = plan.phases.clone().into();
+        rt.phase = 0;
+        rt.phase_start_s = self.time_s;
+        self.signal_state[plan.signal as usize] = plan.phases[0].state.clone();
+    }
+
+    /// The step, s.
+    pub fn dt_s(&self) -> f64 {
+        self.cfg.dt_s
+    }
+
+    /// Switch controller `s` between fixed-time and actuated control.
+    pub fn set_signal_control(&mut self, s: u32, control: SignalControl) {
+        self.signals[s as usize].control = control;
+    }
+
+    /// The program controller `s` runs now: its control, offset (s) and phases.
+    pub fn signal_program(&self, s: u32) -> (SignalControl, f64, &[Phase]) {
+        let rt = &self.signals[s as usize];
+        (rt.control, rt.offset_s, &rt.phases)
     }
 
     fn reroute_through(&mut self, e: EdgeIx) {
@@ -557,25 +605,21 @@ impl Traffic {
         let net = self.net.clone();
         for (i, s) in net.signals.iter().enumerate() {
             let rt = &mut self.signals[i];
-            match s.control {
+            let phases = rt.phases.clone();
+            match rt.control {
                 SignalControl::Static => {
-                    let cycle: f64 = s.phases.iter().map(|p| p.duration_s).sum();
-                    let mut x = (t - s.offset_s - rt.phase_start_s).rem_euclid(cycle);
+                    let cycle: f64 = phases.iter().map(|p| p.duration_s).sum();
+                    let mut x = (t - rt.offset_s - rt.phase_start_s).rem_euclid(cycle);
                     let mut k = 0;
-                    while k + 1 < s.phases.len() && x >= s.phases[k].duration_s {
-                        x -= s.phases[k].duration_s;
+                    while k + 1 < phases.len() && x >= phases[k].duration_s {
+                        x -= phases[k].duration_s;
                         k += 1;
                     }
                     rt.phase = k;
                 }
                 SignalControl::Actuated { max_gap_s, .. } => {
-                    let p = &s.phases[rt.phase];
+                    let p = &phases[rt.phase];
                     let elapsed = t - rt.phase_start_s;
-                    let green_links = p
-                        .state
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, c)| matches!(c, b'G' | b'g'));
                     let actuated = p.min_s < p.max_s;
                     let switch = if !actuated {
                         elapsed >= p.duration_s
@@ -585,25 +629,25 @@ impl Traffic {
                         true
                     } else {
                         // extend while any green lane saw a vehicle within the gap
-                        let mut recent = false;
-                        for (idx, _) in green_links {
-                            for &k in &s.links[idx] {
+                        let recent = p
+                            .state
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, c)| matches!(c, b'G' | b'g'))
+                            .flat_map(|(idx, _)| &s.links[idx])
+                            .any(|&k| {
                                 let l = net.links[k as usize].from_lane as usize;
-                                if t - self.last_detection_s[l] < max_gap_s {
-                                    recent = true;
-                                }
-                            }
-                        }
+                                t - self.last_detection_s[l] < max_gap_s
+                            });
                         !recent
                     };
                     if switch {
-                        rt.phase = (rt.phase + 1) % s.phases.len();
+                        rt.phase = (rt.phase + 1) % phases.len();
                         rt.phase_start_s = t;
                     }
                 }
             }
-            let st = &s.phases[rt.phase].state;
-            self.signal_state[i].clone_from(st);
+            self.signal_state[i].clone_from(&phases[rt.phase].state);
         }
     }
 
@@ -1170,6 +1214,7 @@ impl Traffic {
                     v.speed_mps = 0.0;
                     return Some(lane);
                 }
+                self.link_counts[k as usize] += 1;
                 let v = self.veh_mut(s);
                 v.lane = net.links[k as usize].lane;
                 v.pos_m = over;
