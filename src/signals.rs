@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow};
 use citytwin_engine::modules::parse_params;
 use citytwin_engine::scene::Scene;
 use citytwin_traffic::signal_opt::{Evaluation, OptimiseOptions, optimise, write_plans};
-use citytwin_traffic::{Demand, Network, Traffic, TrafficConfig, TrafficParams};
+use citytwin_traffic::{Traffic, TrafficConfig, TrafficParams};
 
 use crate::report::{fmt_value, table};
 
@@ -22,11 +22,9 @@ pub fn optimize_signals(scene_path: &Path, rounds: usize, out: Option<PathBuf>) 
     })?;
     let p: TrafficParams = parse_params(params.get_ref())
         .map_err(|m| scene.error_at(params.span(), "simulations.traffic", &m))?;
-    let net = Network::from_sumo_file(&scene.resolve(&p.net))?;
-    let mut demand = Demand::new();
-    for r in &p.routes {
-        demand.read_sumo_file(&scene.resolve(r), &net)?;
-    }
+    let frame = citytwin_engine::geo_frame::GeoFrame::new(*scene.meta.origin.get_ref());
+    let (net, demand) = citytwin_traffic::load(&p, |f| scene.resolve(f), &frame, scene.meta.seed)
+        .map_err(|m| scene.error_at(params.span(), "simulations.traffic", &m))?;
     let plans = match &p.signal_plans {
         Some(f) => net.read_signal_plans(&scene.resolve(f))?,
         None => Vec::new(),

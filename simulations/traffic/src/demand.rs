@@ -613,3 +613,86 @@ fn parse_edges(
         })
         .collect()
 }
+
+/// Random trips over a network, like SUMO's randomTrips.py: origins and destinations drawn in
+/// proportion to edge length, at least `min_distance_m` apart as the crow flies, each with a
+/// free-flow fastest route, departing evenly over `[begin_s, end_s)`.
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RandomTrips {
+    /// How many vehicles.
+    pub vehicles: usize,
+    /// First departure, s.
+    #[serde(default)]
+    pub begin_s: f64,
+    /// Departures end, s.
+    #[serde(default = "default_end")]
+    pub end_s: f64,
+    /// Shortest straight-line trip, m.
+    #[serde(default = "default_min_distance")]
+    pub min_distance_m: f64,
+}
+
+fn default_end() -> f64 {
+    3600.0
+}
+fn default_min_distance() -> f64 {
+    300.0
+}
+
+impl Demand {
+    /// Add random passenger trips drawn from `rng`; returns how many could be routed.
+    pub fn add_random_trips(
+        &mut self,
+        net: &Network,
+        spec: &RandomTrips,
+        rng: &mut impl citytwin_engine::rng::Rng,
+    ) -> usize {
+        let class = VClass::Passenger;
+        let usable: Vec<EdgeIx> = (0..net.edges.len() as EdgeIx)
+            .filter(|&e| net.edge_allows(e, class))
+            .collect();
+        if usable.is_empty() || spec.vehicles == 0 {
+            return 0;
+        }
+        let mut cum = Vec::with_capacity(usable.len());
+        let mut total = 0.0;
+        for &e in &usable {
+            total += net.edges[e as usize].length_m;
+            cum.push(total);
+        }
+        let draw = |rng: &mut dyn FnMut() -> u64| {
+            let u = (rng() >> 11) as f64 / (1u64 << 53) as f64 * total;
+            usable[cum.partition_point(|&c| c <= u).min(usable.len() - 1)]
+        };
+        let costs = crate::routing::EdgeCosts::free_flow(net);
+        let span = (spec.end_s - spec.begin_s).max(0.0);
+        let mut added = 0;
+        for i in 0..spec.vehicles {
+            let mut next = || rng.next_u64();
+            for _ in 0..100 {
+                let (from, to) = (draw(&mut next), draw(&mut next));
+                let a = net.junctions[net.edges[from as usize].from as usize].xy;
+                let b = net.junctions[net.edges[to as usize].to as usize].xy;
+                if from == to || (a[0] - b[0]).hypot(a[1] - b[1]) < spec.min_distance_m {
+                    continue;
+                }
+                if let Some(route) = crate::routing::fastest_route(net, &costs, class, from, to) {
+                    self.trips.push(TripSpec {
+                        id: format!("random.{i}"),
+                        vtype: 0,
+                        depart_s: spec.begin_s + span * i as f64 / spec.vehicles as f64,
+                        route: RouteSpec::Edges(route),
+                        depart_lane: DepartLane::Best,
+                        depart_speed: DepartSpeed::Max,
+                        depart_pos_m: None,
+                    });
+                    added += 1;
+                    break;
+                }
+            }
+        }
+        self.trips.sort_by(|a, b| a.depart_s.total_cmp(&b.depart_s));
+        added
+    }
+}

@@ -3,7 +3,7 @@
 //! Microscopic traffic on real road networks, as a Bevy plugin on the engine's schedule.
 //!
 //! - [`net`]: the network (edges, lanes, links through junctions, signal programs), imported
-//!   from SUMO `.net.xml`.
+//!   from SUMO `.net.xml`; [`osm`] builds one from OpenStreetMap `.osm.pbf`.
 //! - [`demand`]: vehicle types and vehicles from SUMO route files (routes, trips, flows).
 //! - [`models`]: car-following — SUMO's Krauss and the Intelligent Driver Model.
 //! - [`sim`]: the simulation core: insertion, car-following, lane changing, right of way,
@@ -22,6 +22,7 @@ pub mod demand;
 pub mod error;
 pub mod models;
 pub mod net;
+pub mod osm;
 pub mod routing;
 pub mod signal_opt;
 pub mod sim;
@@ -50,11 +51,19 @@ pub use sim::{Traffic, TrafficConfig, TripRecord};
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrafficParams {
-    /// SUMO network file (`.net.xml`), relative to the scene.
-    pub net: PathBuf,
+    /// SUMO network file (`.net.xml`), relative to the scene. Give this or `osm`.
+    #[serde(default)]
+    pub net: Option<PathBuf>,
+    /// OpenStreetMap extract (`.osm.pbf`) to build the network from, relative to the scene.
+    #[serde(default)]
+    pub osm: Option<PathBuf>,
     /// SUMO route files (`.rou.xml`, trips), relative to the scene.
     #[serde(default)]
     pub routes: Vec<PathBuf>,
+    /// Random trips to add (`{ vehicles = 2000, begin_s = 0, end_s = 3600, min_distance_m = 300 }`),
+    /// drawn from the scene's seed.
+    #[serde(default)]
+    pub random_trips: Option<demand::RandomTrips>,
     /// Car-following model for every vehicle: `"krauss"` or `"idm"` (default: each vType's own,
     /// SUMO's Krauss unless it says IDM).
     #[serde(default)]
@@ -139,15 +148,11 @@ impl SceneModule for TrafficModule {
             .get_resource::<SceneFiles>()
             .cloned()
             .ok_or("the traffic simulation needs a scene (no SceneFiles resource)")?;
-        let net_path = files.resolve(&p.net);
-        let net = Network::from_sumo_file(&net_path).map_err(|e| e.to_string())?;
-        let mut demand = Demand::new();
-        for r in &p.routes {
-            demand
-                .read_sumo_file(&files.resolve(r), &net)
-                .map_err(|e| e.to_string())?;
-        }
         let world = app.world();
+        let frame = world.resource::<GeoFrame>().clone();
+        let seed = world.resource::<SimRng>().seed();
+        let (net, demand) = load(&p, |f| files.resolve(f), &frame, seed)?;
+        let net_path = net.source.clone();
         let clock = world.resource::<SimClock>();
         let cfg = TrafficConfig {
             dt_s: clock.step_s(),
@@ -157,9 +162,8 @@ impl SceneModule for TrafficModule {
             }),
             teleport_after_s: p.teleport_after_s,
             check_invariants: p.check_invariants,
-            seed: world.resource::<SimRng>().seed(),
+            seed,
         };
-        let frame = world.resource::<GeoFrame>().clone();
         let placement =
             Placement::new(&net, &frame).map_err(|e| format!("{}: {e}", net_path.display()))?;
         let tripinfo = match &p.tripinfo {
@@ -213,6 +217,44 @@ impl SceneModule for TrafficModule {
             .hash_resource::<TrafficSim>();
         Ok(())
     }
+}
+
+/// The network and demand a scene's `[simulations.traffic]` names: a SUMO network or an OSM
+/// extract (placed in `frame`), SUMO route files, and random trips drawn from `seed`.
+pub fn load(
+    p: &TrafficParams,
+    resolve: impl Fn(&std::path::Path) -> PathBuf,
+    frame: &GeoFrame,
+    seed: u64,
+) -> Result<(Network, Demand), String> {
+    let net = match (&p.net, &p.osm) {
+        (Some(n), None) => Network::from_sumo_file(&resolve(n)).map_err(|e| e.to_string())?,
+        (None, Some(o)) => osm::network_from_pbf(&resolve(o), frame).map_err(|e| e.to_string())?,
+        _ => {
+            return Err(
+                "give exactly one of `net` (a SUMO .net.xml) and `osm` (an .osm.pbf)".into(),
+            );
+        }
+    };
+    let mut demand = Demand::new();
+    for r in &p.routes {
+        demand
+            .read_sumo_file(&resolve(r), &net)
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(rt) = &p.random_trips {
+        if !(rt.end_s >= rt.begin_s && rt.begin_s >= 0.0 && rt.min_distance_m >= 0.0) {
+            return Err(
+                "`random_trips`: needs 0 <= begin_s <= end_s and min_distance_m >= 0".into(),
+            );
+        }
+        let mut rng = SimRng::new(seed).stream("traffic.random_trips");
+        demand.add_random_trips(&net, rt, &mut rng);
+    }
+    if demand.trips.is_empty() {
+        return Err("no vehicles: give `routes` (SUMO route files) or `random_trips`".into());
+    }
+    Ok((net, demand))
 }
 
 /// The traffic simulation's state in the world. Plugins change it through [`Traffic`]'s control

@@ -528,6 +528,33 @@ impl Network {
         )
     }
 
+    /// A network from its parts (importers other than SUMO's build these directly).
+    pub(crate) fn assemble(
+        source: PathBuf,
+        location: NetLocation,
+        edges: Vec<Edge>,
+        lanes: Vec<Lane>,
+        links: Vec<Link>,
+        junctions: Vec<Junction>,
+        signals: Vec<SignalLogic>,
+    ) -> Self {
+        let edge_ids = edges
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id.clone(), i as EdgeIx))
+            .collect();
+        Self {
+            source,
+            location,
+            edges,
+            lanes,
+            links,
+            junctions,
+            signals,
+            edge_ids,
+        }
+    }
+
     /// The edge with SUMO id `id`.
     pub fn edge(&self, id: &str) -> Option<EdgeIx> {
         self.edge_ids.get(id).copied()
