@@ -197,3 +197,66 @@ fn ctrl_c_stops_the_run_and_marks_it_interrupted() {
     let t = text(&o);
     assert!(t.contains("interrupted"), "{t}");
 }
+
+#[test]
+fn optimize_signals_writes_plans_the_scene_can_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = dir.path().join("plans.add.xml");
+    let scene = scene_copy(dir.path(), |t| {
+        t.replace("duration_s = 3600.0", "duration_s = 1200.0")
+    });
+    let o = bin()
+        .arg("optimize-signals")
+        .arg(&scene)
+        .args(["--rounds", "1", "--out"])
+        .arg(&plans)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("Webster") && t.contains("optimised") && t.contains("total delay"),
+        "{t}"
+    );
+    let xml = std::fs::read_to_string(&plans).unwrap();
+    assert_eq!(
+        xml.matches("<tlLogic ").count(),
+        8,
+        "one plan per traffic light: {xml}"
+    );
+    // the scene runs with them
+    let with_plans = std::fs::read_to_string(&scene).unwrap().replace(
+        "[simulations.traffic]",
+        &format!(
+            "[simulations.traffic]\nsignal_plans = \"{}\"",
+            plans.display()
+        ),
+    );
+    std::fs::write(&scene, with_plans).unwrap();
+    let o = bin().arg("run").arg(&scene).arg("-q").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // a scene without traffic says so
+    let no_traffic = dir.path().join("empty.toml");
+    let stripped: String = std::fs::read_to_string(&scene)
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            !l.starts_with("signal_plans")
+                && !l.starts_with("net =")
+                && !l.starts_with("routes =")
+                && !l.starts_with("tripinfo =")
+        })
+        .map(|l| format!("{}\n", l.replace("[simulations.traffic]", "")))
+        .collect();
+    std::fs::write(&no_traffic, stripped).unwrap();
+    let o = bin()
+        .arg("optimize-signals")
+        .arg(&no_traffic)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("no [simulations.traffic]"),
+        "{t}"
+    );
+}
