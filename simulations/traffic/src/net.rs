@@ -1164,16 +1164,15 @@ fn build(
             }
         }
     }
-    Ok(Network {
-        source: path.to_path_buf(),
+    Ok(Network::assemble(
+        path.to_path_buf(),
         location,
         edges,
         lanes,
         links,
         junctions,
         signals,
-        edge_ids,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -894,13 +894,7 @@ impl Traffic {
         if let Some(l) = leader {
             let lv = self.veh(l);
             let gap = lv.pos_m - self.len_of(lv) - v.pos_m - d.min_gap;
-            vsafe = vsafe.min(d.follow_speed(
-                speed,
-                gap,
-                lv.speed_mps,
-                self.drivers[lv.vt as usize].decel,
-                dt,
-            ));
+            vsafe = vsafe.min(self.follow(d, speed, gap, l, dt));
         }
         // merging links: vehicles on other links into the same lane that are closer to it
         if let Some(k) = lane.link {
@@ -974,13 +968,7 @@ impl Traffic {
             {
                 let lv = self.veh(l);
                 let gap = seen + lv.pos_m - self.len_of(lv) - d.min_gap;
-                vsafe = vsafe.min(d.follow_speed(
-                    speed,
-                    gap,
-                    lv.speed_mps,
-                    self.drivers[lv.vt as usize].decel,
-                    dt,
-                ));
+                vsafe = vsafe.min(self.follow(d, speed, gap, l, dt));
                 break;
             }
             if shielded {
@@ -1017,6 +1005,19 @@ impl Traffic {
         d.dawdle(vmaxn, u, dt).max(vmin)
     }
 
+    /// The safe speed of a driver at `speed` behind vehicle `l`, `gap` metres (net of the
+    /// minimum gap) ahead.
+    fn follow(&self, d: &Driver, speed: f64, gap: f64, l: u32, dt: f64) -> f64 {
+        let lv = self.veh(l);
+        d.follow_speed(
+            speed,
+            gap,
+            lv.speed_mps,
+            self.drivers[lv.vt as usize].decel,
+            dt,
+        )
+    }
+
     /// The safe speed behind vehicles on the other links into the lane that link `k` leads to,
     /// counting only those closer to that lane than our `rem` metres.
     fn merge_speed(&self, s: u32, k: LinkIx, rem: f64, dt: f64) -> f64 {
@@ -1044,13 +1045,7 @@ impl Traffic {
             if let Some((orem, os)) = best {
                 let ov = self.veh(os);
                 let gap = rem - orem - self.len_of(ov) - d.min_gap;
-                vsafe = vsafe.min(d.follow_speed(
-                    v.speed_mps,
-                    gap,
-                    ov.speed_mps,
-                    self.drivers[ov.vt as usize].decel,
-                    dt,
-                ));
+                vsafe = vsafe.min(self.follow(d, v.speed_mps, gap, os, dt));
             }
         }
         vsafe
