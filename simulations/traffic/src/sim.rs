@@ -1462,11 +1462,24 @@ impl Traffic {
                 >= fv.speed_mps - fd.decel * dt
     }
 
-    /// Whether the vehicle fits on lane `to` beside where it is, with safe gaps both ways.
+    /// Whether the vehicle fits on lane `to` beside where it is, with safe gaps both ways, and
+    /// can still stop in comfort if the junction at that lane's end is closed to it.
     fn safe_to_enter(&self, s: u32, to: LaneIx, dt: f64) -> bool {
         let v = self.veh(s);
         let d = &self.drivers[v.vt as usize];
         let len = self.len_of(v);
+        let ri = v.ri as usize;
+        if ri + 1 < v.route.len() {
+            let class = self.vtypes[v.vt as usize].class;
+            let k = self.best_link(to, v.route[ri + 1], v.route.get(ri + 2).copied(), class);
+            let seen = self.net.lanes[to as usize].length_m - v.pos_m;
+            if k != NONE
+                && !matches!(self.link_state(k), b'G' | b'g' | b'M' | b'm')
+                && brake_gap(v.speed_mps, d.decel, dt, 0.0) > seen
+            {
+                return false;
+            }
+        }
         let list = &self.lane_vehs[to as usize];
         // leader: the rearmost vehicle ahead; follower: the frontmost behind
         let mut leader = None;
