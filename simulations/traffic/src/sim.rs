@@ -1397,28 +1397,18 @@ impl Traffic {
                 .min_by_key(|&i| ((i - here).abs(), i))?;
             return Some(((target - here).signum(), true));
         }
-        // tactical: a faster lane that also continues the route
-        let d = &self.drivers[v.vt as usize];
-        let anticipated = |l: LaneIx| -> f64 {
-            let vm = self.vmax(v, l);
-            // lanes are sorted front first: the leader is the last one further on
-            let list = &self.lane_vehs[l as usize];
-            let ahead_n = list.partition_point(|&x| x != s && self.veh(x).pos_m > v.pos_m);
-            let ahead = ahead_n.checked_sub(1).map(|i| &list[i]);
-            match ahead {
-                Some(&x) => {
-                    let lv = self.veh(x);
-                    let gap = lv.pos_m - self.len_of(lv) - v.pos_m - d.min_gap;
-                    if gap > 100.0 {
-                        vm
-                    } else {
-                        vm.min(lv.speed_mps.max(0.0) + (gap.max(0.0) / 10.0))
-                    }
-                }
-                None => vm,
-            }
-        };
-        let mine = anticipated(v.lane);
+        // tactical: MOBIL (Kesting, Treiber & Helbing 2007) among the lanes that continue the
+        // route: change when my gain in acceleration plus the politeness-weighted gains of the
+        // old and new followers beats a threshold; the asymmetric bias keeps right. Accelerations
+        // come from the vehicle's own car-following model over one step.
+        const POLITENESS: f64 = 0.25;
+        const THRESHOLD_MPS2: f64 = 0.2;
+        const KEEP_RIGHT_BIAS_MPS2: f64 = 0.2;
+        let cur = v.lane;
+        let (lead_cur, foll_cur) = self.neighbours(cur, v.pos_m, s);
+        let a_c = self.accel_behind(s, cur, lead_cur, dt);
+        let a_o = foll_cur.map(|o| self.accel_behind(o, cur, Some(s), dt));
+        let a_o_after = foll_cur.map(|o| self.accel_behind(o, cur, lead_cur, dt));
         let mut best: Option<(f64, i32)> = None;
         for dir in [-1, 1] {
             let idx = here + dir;
@@ -1429,18 +1419,57 @@ impl Traffic {
             if !good(l) {
                 continue;
             }
-            let a = anticipated(l);
-            let gain = a - mine;
-            let threshold = if dir < 0 { -0.1 } else { 2.0 };
-            // keep right when it costs nothing; overtake on the left when it pays
-            if gain > threshold
-                && (dir < 0 && a >= self.vmax(v, l) - 0.1 || dir > 0)
-                && best.is_none_or(|b| a > b.0)
-            {
-                best = Some((a, dir));
+            let (lead_new, foll_new) = self.neighbours(l, v.pos_m, s);
+            let a_c_after = self.accel_behind(s, l, lead_new, dt);
+            let (a_n, a_n_after) = match foll_new {
+                Some(n) => (
+                    self.accel_behind(n, l, lead_new, dt),
+                    self.accel_behind(n, l, Some(s), dt),
+                ),
+                None => (0.0, 0.0),
+            };
+            let others = (a_n_after - a_n)
+                + match (a_o, a_o_after) {
+                    (Some(before), Some(after)) => after - before,
+                    _ => 0.0,
+                };
+            let bias = if dir < 0 {
+                -KEEP_RIGHT_BIAS_MPS2
+            } else {
+                KEEP_RIGHT_BIAS_MPS2
+            };
+            let incentive = a_c_after - a_c + POLITENESS * others;
+            if incentive > THRESHOLD_MPS2 + bias && best.is_none_or(|b| incentive > b.0) {
+                best = Some((incentive, dir));
             }
         }
         best.map(|b| (b.1, false))
+    }
+
+    /// The vehicles just ahead of and just behind position `pos` on `lane`, other than `s`.
+    fn neighbours(&self, lane: LaneIx, pos: f64, s: u32) -> (Option<u32>, Option<u32>) {
+        // lanes are sorted front first
+        let list = &self.lane_vehs[lane as usize];
+        let n_ahead = list.partition_point(|&x| x != s && self.veh(x).pos_m > pos);
+        let ahead = n_ahead.checked_sub(1).map(|i| list[i]);
+        let behind = list[n_ahead..].iter().copied().find(|&x| x != s);
+        (ahead, behind)
+    }
+
+    /// The acceleration vehicle `f` would have next step on `lane` behind `leader` (if any),
+    /// m/s², from its car-following model without random slow-downs.
+    fn accel_behind(&self, f: u32, lane: LaneIx, leader: Option<u32>, dt: f64) -> f64 {
+        let fv = self.veh(f);
+        let d = &self.drivers[fv.vt as usize];
+        let mut v = d.free_road_speed(fv.speed_mps, self.vmax(fv, lane), dt);
+        if let Some(l) = leader {
+            let lv = self.veh(l);
+            let gap = lv.pos_m - self.len_of(lv) - fv.pos_m - d.min_gap;
+            if gap < 200.0 {
+                v = v.min(self.follow(d, fv.speed_mps, gap, l, dt));
+            }
+        }
+        (v - fv.speed_mps) / dt
     }
 
     /// Whether the vehicle behind `s`'s position on `lane` (other than `exclude`) could follow

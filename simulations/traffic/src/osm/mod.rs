@@ -423,7 +423,9 @@ pub fn network_from_pbf(path: &Path, frame: &GeoFrame) -> Result<Network, Traffi
                     _ if n_in == 1 => vec![0],
                     'r' => vec![0],
                     'l' | 't' => vec![n_in - 1],
-                    _ => (0..n_in).collect(),
+                    // where lanes end, only as many go straight on as continue; the others
+                    // merge on the edge before the junction (a lane change, never blind)
+                    _ => (0..n_in.min(n_out)).collect(),
                 };
                 let (len, vturn) = match dir {
                     's' => (6.0, f64::INFINITY),
@@ -493,6 +495,9 @@ pub fn network_from_pbf(path: &Path, frame: &GeoFrame) -> Result<Network, Traffi
             &mut junctions,
             &mut signals,
         );
+        if junctions[j].signal.is_none() {
+            merge_yields(&jl, &edges, &edge_meta, &mut links);
+        }
     }
     Ok(Network::assemble(
         path.to_path_buf(),
@@ -503,6 +508,38 @@ pub fn network_from_pbf(path: &Path, frame: &GeoFrame) -> Result<Network, Traffi
         junctions,
         signals,
     ))
+}
+
+/// Where links from different approaches lead into the same lane and neither gives way yet,
+/// the one from the lower road class gives way — between equals, the one with the other on its
+/// right — so two vehicles never merge blind.
+fn merge_yields(
+    jl: &[(LinkIx, EdgeIx, f64)],
+    edges: &[Edge],
+    meta: &[(usize, bool, u8)],
+    links: &mut [Link],
+) {
+    let hin = |e: EdgeIx| heading(&edges[e as usize].shape, false);
+    for a in 0..jl.len() {
+        for b in 0..jl.len() {
+            let ((ka, ea, _), (kb, eb, _)) = (jl[a], jl[b]);
+            if ea == eb || links[ka as usize].to_lane != links[kb as usize].to_lane {
+                continue;
+            }
+            if links[ka as usize].yields_to.contains(&kb)
+                || links[kb as usize].yields_to.contains(&ka)
+            {
+                continue;
+            }
+            let (ra, rb) = (meta[ea as usize].2, meta[eb as usize].2);
+            // b comes from a's right when it travels 90° to a's left
+            let b_from_right = (0.0..std::f64::consts::PI).contains(&wrap(hin(eb) - hin(ea)));
+            if ra < rb || ra == rb && b_from_right {
+                links[ka as usize].yields_to.push(kb);
+                links[ka as usize].priority = Priority::Minor;
+            }
+        }
+    }
 }
 
 /// Who yields to whom at junction `j` (links `jl`: link, incoming edge, turn angle), and the
