@@ -110,6 +110,8 @@ enum Format {
 fn registry() -> ModuleRegistry {
     let mut r = ModuleRegistry::new();
     r.add_simulation(citytwin_traffic::TrafficModule);
+    r.add_scenario(citytwin_road_closure::RoadClosure);
+    r.add_scenario(citytwin_signal_retiming::SignalRetiming);
     r
 }
 

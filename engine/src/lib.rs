@@ -13,10 +13,12 @@
 //! - [`scene`], [`import`], [`sim`], [`modules`]: scene files, data import, building and stepping
 //!   a simulation, and the registry of simulations and scenario plugins.
 //! - [`store`], [`recorder`], [`wkb`]: the run store and how a run gets into it.
+//! - [`control`]: the commands scenario plugins and couplings send to the simulations.
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map and the invariants.
 
 pub mod clock;
+pub mod control;
 pub mod crs;
 pub mod geo_frame;
 pub mod hash;
@@ -36,6 +38,7 @@ pub mod wkb;
 /// The items most code needs.
 pub mod prelude {
     pub use crate::clock::SimClock;
+    pub use crate::control::RoadCommand;
     pub use crate::geo_frame::{GeoFrame, LonLat};
     pub use crate::hash::{StateHash, StateHashAppExt, StateHasher};
     pub use crate::index::SpatialIndex;

@@ -54,6 +54,7 @@ pub struct EnginePlugin {
 
 impl Plugin for EnginePlugin {
     fn build(&self, app: &mut App) {
+        crate::control::add_control(app);
         app.insert_resource(self.frame.clone())
             .insert_resource(self.clock.clone())
             .insert_resource(SimRng::new(self.seed))
@@ -66,6 +67,10 @@ impl Plugin for EnginePlugin {
             .allow_ambiguous_resource::<Kpis>()
             .allow_ambiguous_resource::<EventLog>()
             .add_schedule(new_sim_schedule(self.strict_schedule))
+            .add_systems(
+                SimStep,
+                crate::control::clear_commands.in_set(SimSet::Advance),
+            )
             .add_systems(
                 SimStep,
                 (

@@ -208,7 +208,11 @@ impl SceneModule for TrafficModule {
             .add_systems(
                 SimStep,
                 (
-                    (step_traffic, mirror_vehicles.run_if(sync_due))
+                    (
+                        apply_road_commands,
+                        step_traffic,
+                        mirror_vehicles.run_if(sync_due),
+                    )
                         .chain()
                         .in_set(SimSet::Physics),
                     traffic_kpis.in_set(SimSet::Metrics).run_if(kpi_due),
@@ -495,6 +499,89 @@ fn spawn_network(
         ));
     }
     Ok(junctions)
+}
+
+/// Apply the engine-level road commands (from scenario plugins and couplings) that name this
+/// network's roads and intersections; others are reported as events.
+fn apply_road_commands(
+    mut commands: MessageReader<RoadCommand>,
+    mut sim: ResMut<TrafficSim>,
+    mirror: Res<VehicleMirror>,
+    mut events: ResMut<EventLog>,
+) {
+    let traffic = &mut sim.0;
+    for c in commands.read() {
+        let (feature, what) = match c {
+            RoadCommand::Close { road }
+            | RoadCommand::Open { road }
+            | RoadCommand::SetSpeed { road, .. } => (road, "road"),
+            RoadCommand::SetSignalProgram { intersection, .. } => (intersection, "intersection"),
+        };
+        let mut problem = None;
+        if feature.layer != mirror.layer {
+            problem = Some(format!(
+                "{feature} is not in the traffic layer '{}'",
+                mirror.layer
+            ));
+        } else {
+            match c {
+                RoadCommand::Close { .. }
+                | RoadCommand::Open { .. }
+                | RoadCommand::SetSpeed { .. } => match traffic.net.edge(&feature.id) {
+                    None => problem = Some(format!("no road {feature}")),
+                    Some(e) => match c {
+                        RoadCommand::Close { .. } => traffic.close_edge(e),
+                        RoadCommand::Open { .. } => traffic.open_edge(e),
+                        RoadCommand::SetSpeed { speed_mps, .. } => {
+                            traffic.set_edge_speed(e, *speed_mps)
+                        }
+                        RoadCommand::SetSignalProgram { .. } => unreachable!("matched above"),
+                    },
+                },
+                RoadCommand::SetSignalProgram { program, .. } => {
+                    let signal = traffic
+                        .net
+                        .junctions
+                        .iter()
+                        .find(|j| j.id == feature.id)
+                        .and_then(|j| j.signal);
+                    match signal {
+                        None => problem = Some(format!("{feature} has no traffic light")),
+                        Some(s) => {
+                            let phases = program
+                                .phases
+                                .iter()
+                                .map(|p| net::Phase {
+                                    duration_s: p.duration_s,
+                                    min_s: p.duration_s,
+                                    max_s: p.duration_s,
+                                    state: p.state.as_bytes().to_vec(),
+                                })
+                                .collect();
+                            let plan = net::SignalPlan {
+                                signal: s,
+                                control: net::SignalControl::Static,
+                                offset_s: program.offset_s,
+                                phases,
+                            };
+                            match traffic.check_signal_plan(&plan) {
+                                Ok(()) => traffic.apply_signal_plan(&plan),
+                                Err(e) => problem = Some(format!("{feature}: {e}")),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(message) = problem {
+            events.push(SimEvent {
+                kind: "traffic.command_ignored".into(),
+                entity: None,
+                xy_m: None,
+                message: format!("{what} command ignored: {message}"),
+            });
+        }
+    }
 }
 
 fn step_traffic(

@@ -503,6 +503,32 @@ impl Traffic {
         Ok(())
     }
 
+    /// Whether a plan fits its controller: phases, each controlling all its links.
+    pub fn check_signal_plan(&self, plan: &crate::net::SignalPlan) -> Result<(), String> {
+        let Some(logic) = self.net.signals.get(plan.signal as usize) else {
+            return Err(format!("no signal controller {}", plan.signal));
+        };
+        let n = logic.links.len();
+        if plan.phases.is_empty() {
+            return Err("a signal program needs at least one phase".into());
+        }
+        if let Some(p) = plan.phases.iter().find(|p| p.state.len() != n) {
+            return Err(format!(
+                "phase '{}' controls {} movements but the traffic light has {n}",
+                String::from_utf8_lossy(&p.state),
+                p.state.len()
+            ));
+        }
+        if plan
+            .phases
+            .iter()
+            .any(|p| p.duration_s.is_nan() || p.duration_s <= 0.0)
+        {
+            return Err("phase durations must be positive".into());
+        }
+        Ok(())
+    }
+
     /// Run a signal plan (its control, offset and phases) from now on.
     pub fn apply_signal_plan(&mut self, plan: &crate::net::SignalPlan) {
         let rt = &mut self.signals[plan.signal as usize];
