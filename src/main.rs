@@ -1,5 +1,6 @@
 //! `citytwin`: run, check, list and export city simulations.
 
+mod compare;
 mod report;
 mod signals;
 
@@ -58,6 +59,24 @@ enum Command {
         store: PathBuf,
         #[command(subcommand)]
         action: Option<RunsAction>,
+    },
+    /// Run a baseline scene and what-if variants into one store and compare their KPIs (table
+    /// and a Markdown report).
+    Compare {
+        /// The baseline scene.
+        base: PathBuf,
+        /// The variant scenes.
+        #[arg(required = true)]
+        variants: Vec<PathBuf>,
+        /// Seed for every run (default: each scene's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The run store (default: the baseline scene's).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// The report (default: `compare-<base>.md` beside the store).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Propose fixed-time signal plans for a scene's traffic (Webster, then a parallel search
     /// for the least total delay) and write them as a SUMO additional file.
@@ -158,6 +177,14 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             format,
             out,
         } => export(run, &store, format, out).map(|_| std::process::ExitCode::SUCCESS),
+        Command::Compare {
+            base,
+            variants,
+            seed,
+            store,
+            out,
+        } => compare::compare(&base, &variants, seed, store, out, &registry())
+            .map(|_| std::process::ExitCode::SUCCESS),
         Command::OptimizeSignals { scene, rounds, out } => {
             signals::optimize_signals(&scene, rounds, out).map(|_| std::process::ExitCode::SUCCESS)
         }

@@ -260,3 +260,46 @@ fn optimize_signals_writes_plans_the_scene_can_run() {
         "{t}"
     );
 }
+
+#[test]
+fn compare_runs_a_base_and_a_variant_and_writes_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = scene_copy(dir.path(), |t| {
+        t.replace("duration_s = 3600.0", "duration_s = 900.0")
+    });
+    let variant = dir.path().join("closed.toml");
+    let variant_text = std::fs::read_to_string(&base).unwrap().replace(
+        "name = \"Sample district (Hefei)\"",
+        "name = \"Arterial closed\"",
+    ) + "\n[[scenario]]\nplugin = \"road_closure\"\nparams = { roads = [\"h11\", \"-h11\", \"h21\", \"-h21\"], from_s = 60.0 }\n";
+    std::fs::write(&variant, variant_text).unwrap();
+    let report = dir.path().join("report.md");
+    let o = bin()
+        .arg("compare")
+        .arg(&base)
+        .arg(&variant)
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("Arterial closed") && t.contains("traffic.reroutes"),
+        "{t}"
+    );
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        md.contains("| traffic.mean_travel_time_s | mean over the run |")
+            && md.contains("Arterial closed"),
+        "{md}"
+    );
+    // a variant that does not load is an error naming it
+    let o = bin()
+        .arg("compare")
+        .arg(&base)
+        .arg(dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && text(&o).contains("missing.toml"));
+}
