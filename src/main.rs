@@ -131,6 +131,7 @@ fn registry() -> ModuleRegistry {
     r.add_simulation(citytwin_traffic::TrafficModule);
     r.add_scenario(citytwin_road_closure::RoadClosure);
     r.add_scenario(citytwin_signal_retiming::SignalRetiming);
+    r.add_scenario(citytwin_demand_change::DemandChange);
     r
 }
 

@@ -39,13 +39,43 @@ pub enum RoadCommand {
     },
 }
 
+/// A change to travel demand: trips not yet started whose departure falls in
+/// `[from_s, until_s)` (seconds after the scene start).
+#[derive(Message, Clone, Debug, PartialEq)]
+pub enum DemandCommand {
+    /// Multiply the number of trips by `factor` (0.5 halves them, 1.3 adds 30 %), choosing
+    /// which to drop or repeat from the scene's seed.
+    Scale {
+        /// Factor, ≥ 0.
+        factor: f64,
+        /// Window start, s.
+        from_s: f64,
+        /// Window end, s.
+        until_s: f64,
+    },
+    /// Move their departures by `by_s` seconds (negative: earlier, never before now).
+    Shift {
+        /// Shift, s.
+        by_s: f64,
+        /// Window start, s.
+        from_s: f64,
+        /// Window end, s.
+        until_s: f64,
+    },
+}
+
 /// Registers the engine's command messages and their clean-up.
 pub(crate) fn add_control(app: &mut App) {
     app.add_message::<RoadCommand>();
+    app.add_message::<DemandCommand>();
 }
 
 /// Drop the messages of the step that ended (both buffers turn over every two steps, so a
 /// reader in any set of the step sees what was written before it in the same step).
-pub(crate) fn clear_commands(mut road: ResMut<Messages<RoadCommand>>) {
+pub(crate) fn clear_commands(
+    mut road: ResMut<Messages<RoadCommand>>,
+    mut demand: ResMut<Messages<DemandCommand>>,
+) {
     road.update();
+    demand.update();
 }

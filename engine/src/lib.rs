@@ -38,7 +38,7 @@ pub mod wkb;
 /// The items most code needs.
 pub mod prelude {
     pub use crate::clock::SimClock;
-    pub use crate::control::RoadCommand;
+    pub use crate::control::{DemandCommand, RoadCommand};
     pub use crate::geo_frame::{GeoFrame, LonLat};
     pub use crate::hash::{StateHash, StateHashAppExt, StateHasher};
     pub use crate::index::SpatialIndex;

@@ -210,6 +210,7 @@ impl SceneModule for TrafficModule {
                 (
                     (
                         apply_road_commands,
+                        apply_demand_commands,
                         step_traffic,
                         mirror_vehicles.run_if(sync_due),
                     )
@@ -581,6 +582,42 @@ fn apply_road_commands(
                 message: format!("{what} command ignored: {message}"),
             });
         }
+    }
+}
+
+/// Apply the engine-level demand commands to the trips not yet started.
+fn apply_demand_commands(
+    mut commands: MessageReader<DemandCommand>,
+    mut sim: ResMut<TrafficSim>,
+    mut events: ResMut<EventLog>,
+) {
+    for c in commands.read() {
+        let message = match *c {
+            DemandCommand::Scale {
+                factor,
+                from_s,
+                until_s,
+            } => {
+                let (dropped, added) = sim.0.scale_demand(factor, from_s, until_s);
+                format!(
+                    "demand ×{factor} for departures in [{from_s}, {until_s}) s: {dropped} trips dropped, {added} added"
+                )
+            }
+            DemandCommand::Shift {
+                by_s,
+                from_s,
+                until_s,
+            } => {
+                let moved = sim.0.shift_demand(by_s, from_s, until_s);
+                format!("{moved} departures in [{from_s}, {until_s}) s moved by {by_s} s")
+            }
+        };
+        events.push(SimEvent {
+            kind: "traffic.demand_changed".into(),
+            entity: None,
+            xy_m: None,
+            message,
+        });
     }
 }
 

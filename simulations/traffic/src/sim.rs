@@ -503,6 +503,58 @@ impl Traffic {
         Ok(())
     }
 
+    /// Scale the trips not yet due whose departure lies in `[from_s, until_s)` by `factor`:
+    /// below 1 a share of them is dropped, above 1 copies are added (departing a second apart
+    /// after the original); which ones is decided by the seed. Returns (dropped, added).
+    pub fn scale_demand(&mut self, factor: f64, from_s: f64, until_s: f64) -> (usize, usize) {
+        let factor = factor.max(0.0);
+        let start = self.next_trip;
+        let tail: Vec<TripSpec> = self.trips.drain(start..).collect();
+        let (mut dropped, mut added) = (0, 0);
+        let mut kept = Vec::with_capacity(tail.len());
+        for (i, t) in tail.into_iter().enumerate() {
+            if !(from_s..until_s).contains(&t.depart_s) {
+                kept.push(t);
+                continue;
+            }
+            let u = unit(splitmix(
+                self.seed_key ^ 0x6465_6d61_6e64 ^ ((start + i) as u64).wrapping_mul(0x9E37_79B9),
+            ));
+            let copies = factor.floor() as usize + usize::from(u < factor.fract());
+            if copies == 0 {
+                dropped += 1;
+            }
+            for k in 0..copies {
+                let mut c = t.clone();
+                if k > 0 {
+                    c.id = format!("{}.x{k}", t.id);
+                    c.depart_s += k as f64;
+                    added += 1;
+                }
+                kept.push(c);
+            }
+        }
+        kept.sort_by(|a, b| a.depart_s.total_cmp(&b.depart_s));
+        self.trips.extend(kept);
+        (dropped, added)
+    }
+
+    /// Move the departures of trips not yet due in `[from_s, until_s)` by `by_s` (never before
+    /// now). Returns how many moved.
+    pub fn shift_demand(&mut self, by_s: f64, from_s: f64, until_s: f64) -> usize {
+        let now = self.time_s;
+        let start = self.next_trip;
+        let mut moved = 0;
+        for t in &mut self.trips[start..] {
+            if (from_s..until_s).contains(&t.depart_s) {
+                t.depart_s = (t.depart_s + by_s).max(now + self.cfg.dt_s);
+                moved += 1;
+            }
+        }
+        self.trips[start..].sort_by(|a, b| a.depart_s.total_cmp(&b.depart_s));
+        moved
+    }
+
     /// Whether a plan fits its controller: phases, each controlling all its links.
     pub fn check_signal_plan(&self, plan: &crate::net::SignalPlan) -> Result<(), String> {
         let Some(logic) = self.net.signals.get(plan.signal as usize) else {
