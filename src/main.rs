@@ -132,6 +132,7 @@ fn registry() -> ModuleRegistry {
     r.add_scenario(citytwin_road_closure::RoadClosure);
     r.add_scenario(citytwin_signal_retiming::SignalRetiming);
     r.add_scenario(citytwin_demand_change::DemandChange);
+    r.add_scenario(citytwin_green_wave::GreenWave);
     r
 }
 

@@ -39,8 +39,8 @@ pub enum RoadCommand {
     },
 }
 
-/// A change to travel demand: trips not yet started whose departure falls in
-/// `[from_s, until_s)` (seconds after the scene start).
+/// A change to travel demand: scaling or shifting the trips not yet started whose departure
+/// falls in `[from_s, until_s)` (seconds after the scene start), or one more vehicle.
 #[derive(Message, Clone, Debug, PartialEq)]
 pub enum DemandCommand {
     /// Multiply the number of trips by `factor` (0.5 halves them, 1.3 adds 30 %), choosing
@@ -52,6 +52,22 @@ pub enum DemandCommand {
         from_s: f64,
         /// Window end, s.
         until_s: f64,
+    },
+    /// Send one vehicle from one road to another (an ambulance, a fire engine), routed when it
+    /// leaves; with `signal_priority` the signals on its way turn green ahead of it.
+    AddVehicle {
+        /// Its id in trip records and the store.
+        id: String,
+        /// Kind (sets its type: an emergency vehicle drives as SUMO's emergency class).
+        kind: crate::model::VehicleKind,
+        /// Road it starts on.
+        from: FeatureId,
+        /// Road it is bound for.
+        to: FeatureId,
+        /// Departure, s after the scene start.
+        depart_s: f64,
+        /// Whether signals pre-empt for it.
+        signal_priority: bool,
     },
     /// Move their departures by `by_s` seconds (negative: earlier, never before now).
     Shift {

@@ -135,6 +135,8 @@ pub struct TripSpec {
     pub depart_speed: DepartSpeed,
     /// Front position on the first edge at insertion, m (`None`: SUMO's `base`, the length).
     pub depart_pos_m: Option<f64>,
+    /// Signals on its route turn green ahead of it (emergency vehicles on call).
+    pub signal_priority: bool,
 }
 
 /// Vehicle types and vehicles.
@@ -511,6 +513,7 @@ impl Demand {
             depart_lane,
             depart_speed,
             depart_pos_m,
+            signal_priority: false,
         };
         if el.name == "flow" {
             let begin = xml::num_opt(f, el, "begin")?.unwrap_or(0.0);
@@ -686,6 +689,7 @@ impl Demand {
                         depart_lane: DepartLane::Best,
                         depart_speed: DepartSpeed::Max,
                         depart_pos_m: None,
+                        signal_priority: false,
                     });
                     added += 1;
                     break;

@@ -194,6 +194,8 @@ impl SceneModule for TrafficModule {
                 tripinfo,
                 interval: IntervalTrips::default(),
                 all_trips: Vec::new(),
+                tracked: Default::default(),
+                tracked_trips: Vec::new(),
                 edge_kpis: p.edge_kpis,
                 last_teleports: 0,
                 last_kpi_tick: None,
@@ -287,6 +289,10 @@ pub struct TrafficOutputs {
     interval: IntervalTrips,
     /// Every finished trip of the run, in arrival order.
     pub all_trips: Vec<TripRecord>,
+    /// Vehicles sent one by one (`DemandCommand::AddVehicle`): their trips are reported.
+    tracked: std::collections::HashSet<String>,
+    /// Their finished trips, whose travel times are KPIs.
+    tracked_trips: Vec<TripRecord>,
     edge_kpis: bool,
     last_teleports: u64,
     last_kpi_tick: Option<u64>,
@@ -589,6 +595,8 @@ fn apply_road_commands(
 fn apply_demand_commands(
     mut commands: MessageReader<DemandCommand>,
     mut sim: ResMut<TrafficSim>,
+    mut out: ResMut<TrafficOutputs>,
+    mirror: Res<VehicleMirror>,
     mut events: ResMut<EventLog>,
 ) {
     for c in commands.read() {
@@ -602,6 +610,48 @@ fn apply_demand_commands(
                 format!(
                     "demand ×{factor} for departures in [{from_s}, {until_s}) s: {dropped} trips dropped, {added} added"
                 )
+            }
+            DemandCommand::AddVehicle {
+                ref id,
+                kind,
+                ref from,
+                ref to,
+                depart_s,
+                signal_priority,
+            } => {
+                let class = match kind {
+                    VehicleKind::Car => net::VClass::Passenger,
+                    VehicleKind::Bus => net::VClass::Bus,
+                    VehicleKind::Truck => net::VClass::Truck,
+                    VehicleKind::Emergency => net::VClass::Emergency,
+                };
+                let edge = |f: &FeatureId| {
+                    (f.layer == mirror.layer)
+                        .then(|| sim.0.net.edge(&f.id))
+                        .flatten()
+                        .ok_or_else(|| format!("no road {f} in layer '{}'", mirror.layer))
+                };
+                let ends = edge(from).and_then(|a| edge(to).map(|b| (a, b)));
+                let added = ends.and_then(|(a, b)| {
+                    sim.0
+                        .add_trip(id.clone(), class, a, b, depart_s, signal_priority)
+                });
+                match added {
+                    Ok(()) => {
+                        out.tracked.insert(id.clone());
+                        format!(
+                            "vehicle {id} ({kind:?}) added: {} → {} at {depart_s} s{}",
+                            from.id,
+                            to.id,
+                            if signal_priority {
+                                ", with signal priority"
+                            } else {
+                                ""
+                            }
+                        )
+                    }
+                    Err(e) => format!("vehicle {id} not added: {e}"),
+                }
             }
             DemandCommand::Shift {
                 by_s,
@@ -632,6 +682,21 @@ fn step_traffic(
     let done = traffic.take_finished();
     if !done.is_empty() {
         let out = &mut *out;
+        for t in done.iter().filter(|t| out.tracked.contains(&t.id)) {
+            events.push(SimEvent {
+                kind: "traffic.tracked_vehicle_arrived".into(),
+                entity: None,
+                xy_m: None,
+                message: format!(
+                    "{} arrived after {:.0} s ({:.0} s lost, {:.0} s standing)",
+                    t.id,
+                    t.duration_s(),
+                    t.time_loss_s,
+                    t.waiting_s
+                ),
+            });
+            out.tracked_trips.push(t.clone());
+        }
         for t in &done {
             out.interval.n += 1;
             out.interval.duration_sum_s += t.duration_s();
@@ -769,6 +834,10 @@ fn traffic_kpis(
     );
     kpis.set("traffic.teleports", "city", t.teleports as f64, "1");
     kpis.set("traffic.reroutes", "city", t.reroutes as f64, "1");
+    for p in &out.tracked_trips {
+        kpis.set("traffic.vehicle.travel_time_s", &p.id, p.duration_s(), "s");
+        kpis.set("traffic.vehicle.time_loss_s", &p.id, p.time_loss_s, "s");
+    }
     let iv = std::mem::take(&mut out.interval);
     let (tt, loss) = if iv.n > 0 {
         (iv.duration_sum_s / iv.n as f64, iv.loss_sum_s / iv.n as f64)

@@ -72,6 +72,8 @@ pub struct TripRecord {
     pub depart_edge: EdgeIx,
     /// Last edge.
     pub arrival_edge: EdgeIx,
+    /// Whether signals pre-empted for it.
+    pub signal_priority: bool,
 }
 
 impl TripRecord {
@@ -139,6 +141,7 @@ struct Veh {
     passed_wait: bool,
     teleports: u32,
     changed_at: f64,
+    priority: bool,
 }
 
 /// Runtime state of one signal controller: the program it runs (the network's, or one set at
@@ -503,6 +506,50 @@ impl Traffic {
         Ok(())
     }
 
+    /// Add one trip (from edge to edge, routed at departure) of class `class`; `signal_priority`
+    /// makes signals pre-empt for it. Errors if no route exists now.
+    pub fn add_trip(
+        &mut self,
+        id: String,
+        class: VClass,
+        from: EdgeIx,
+        to: EdgeIx,
+        depart_s: f64,
+        signal_priority: bool,
+    ) -> Result<(), String> {
+        if fastest_route(&self.net, &self.costs, class, from, to).is_none() {
+            return Err(format!(
+                "no route for {} from {} to {}",
+                class.sumo_name(),
+                self.net.edges[from as usize].id,
+                self.net.edges[to as usize].id
+            ));
+        }
+        let vtype = self
+            .vtypes
+            .iter()
+            .position(|t| t.class == class)
+            .unwrap_or(0) as u16;
+        let spec = TripSpec {
+            id,
+            vtype,
+            depart_s: depart_s.max(self.time_s),
+            route: RouteSpec::Trip {
+                from,
+                to,
+                via: Vec::new(),
+            },
+            depart_lane: DepartLane::Best,
+            depart_speed: DepartSpeed::Max,
+            depart_pos_m: None,
+            signal_priority,
+        };
+        let at = self.next_trip
+            + self.trips[self.next_trip..].partition_point(|t| t.depart_s <= spec.depart_s);
+        self.trips.insert(at, spec);
+        Ok(())
+    }
+
     /// Scale the trips not yet due whose departure lies in `[from_s, until_s)` by `factor`:
     /// below 1 a share of them is dropped, above 1 copies are added (departing a second apart
     /// after the original); which ones is decided by the seed. Returns (dropped, added).
@@ -726,6 +773,73 @@ impl Traffic {
                 }
             }
             self.signal_state[i].clone_from(&phases[rt.phase].state);
+        }
+        self.preempt_for_priority_vehicles();
+    }
+
+    /// Signals turn green ahead of vehicles with signal priority: within 200 m or 20 s of a
+    /// signalised link on its route, the controller jumps to (and holds) a phase that gives
+    /// that link green. Vehicles already in the junction are not stopped by this: drivers of
+    /// conflicting movements see red at once, as when an emergency vehicle pre-empts.
+    fn preempt_for_priority_vehicles(&mut self) {
+        const RANGE_M: f64 = 200.0;
+        const RANGE_S: f64 = 20.0;
+        let net = self.net.clone();
+        let mut wanted: Vec<(u32, u16)> = Vec::new();
+        for v in self.vehs.iter().flatten().filter(|v| v.priority) {
+            let class = self.vtypes[v.vt as usize].class;
+            let mut seen = net.lanes[v.lane as usize].length_m - v.pos_m;
+            let mut cur = v.lane;
+            let mut ri = v.ri as usize;
+            for _ in 0..6 {
+                if seen > RANGE_M || seen / v.speed_mps.max(1.0) > RANGE_S {
+                    break;
+                }
+                let k = if let Some(k0) = net.lanes[cur as usize].link {
+                    cur = net.links[k0 as usize].to_lane;
+                    ri += 1;
+                    seen += net.lanes[cur as usize].length_m;
+                    continue;
+                } else if ri + 1 >= v.route.len() {
+                    break;
+                } else if cur == v.lane {
+                    v.next_link
+                } else {
+                    self.best_link(cur, v.route[ri + 1], v.route.get(ri + 2).copied(), class)
+                };
+                if k == NONE {
+                    break;
+                }
+                if let Some(sig) = net.links[k as usize].signal {
+                    wanted.push(sig);
+                    break; // the next signal only
+                }
+                cur = net.links[k as usize].lane;
+                seen += net.lanes[cur as usize].length_m;
+            }
+        }
+        for (s, idx) in wanted {
+            let now = self.time_s;
+            let rt = &mut self.signals[s as usize];
+            let phases = rt.phases.clone();
+            let green = |p: &Phase| matches!(p.state[idx as usize], b'G' | b'g');
+            // hold the current phase if it is green for the vehicle, else jump to one that is
+            let p = if green(&phases[rt.phase]) {
+                Some(rt.phase)
+            } else {
+                phases.iter().position(green)
+            };
+            if let Some(p) = p {
+                rt.phase = p;
+                rt.phase_start_s = match rt.control {
+                    // a fixed-time cycle is shifted so that phase p starts now
+                    SignalControl::Static => {
+                        now - rt.offset_s - phases[..p].iter().map(|q| q.duration_s).sum::<f64>()
+                    }
+                    SignalControl::Actuated { .. } => now,
+                };
+            }
+            self.signal_state[s as usize].clone_from(&phases[rt.phase].state);
         }
     }
 
@@ -1322,6 +1436,7 @@ impl Traffic {
             teleports: v.teleports,
             depart_edge: v.route[0],
             arrival_edge: *v.route.last().expect("route"),
+            signal_priority: v.priority,
         };
         self.totals.arrived += 1;
         self.totals.travel_time_sum_s += rec.duration_s();
@@ -1951,6 +2066,7 @@ impl Traffic {
             passed_wait: false,
             teleports: 0,
             changed_at: f64::NEG_INFINITY,
+            priority: trip.signal_priority,
         };
         let s = match self.free_slots.pop() {
             Some(s) => {
