@@ -787,35 +787,14 @@ impl Traffic {
         let net = self.net.clone();
         let mut wanted: Vec<(u32, u16)> = Vec::new();
         for v in self.vehs.iter().flatten().filter(|v| v.priority) {
-            let class = self.vtypes[v.vt as usize].class;
-            let mut seen = net.lanes[v.lane as usize].length_m - v.pos_m;
-            let mut cur = v.lane;
-            let mut ri = v.ri as usize;
-            for _ in 0..6 {
-                if seen > RANGE_M || seen / v.speed_mps.max(1.0) > RANGE_S {
-                    break;
-                }
-                let k = if let Some(k0) = net.lanes[cur as usize].link {
-                    cur = net.links[k0 as usize].to_lane;
-                    ri += 1;
-                    seen += net.lanes[cur as usize].length_m;
-                    continue;
-                } else if ri + 1 >= v.route.len() {
-                    break;
-                } else if cur == v.lane {
-                    v.next_link
-                } else {
-                    self.best_link(cur, v.route[ri + 1], v.route.get(ri + 2).copied(), class)
-                };
-                if k == NONE {
-                    break;
-                }
-                if let Some(sig) = net.links[k as usize].signal {
-                    wanted.push(sig);
-                    break; // the next signal only
-                }
-                cur = net.links[k as usize].lane;
-                seen += net.lanes[cur as usize].length_m;
+            let range = RANGE_M.min(RANGE_S * v.speed_mps.max(1.0));
+            // the next signal on its way only
+            if let Some(sig) = self
+                .links_ahead(v, range, 6)
+                .into_iter()
+                .find_map(|(k, _)| net.links[k as usize].signal)
+            {
+                wanted.push(sig);
             }
         }
         for (s, idx) in wanted {
@@ -940,44 +919,53 @@ impl Traffic {
         self.active.dedup();
     }
 
+    /// The links ahead of vehicle `v` along its route, each with the distance to its stop line
+    /// (m), while that distance stays under `max_m` and for at most `max_links` links.
+    fn links_ahead(&self, v: &Veh, max_m: f64, max_links: usize) -> Vec<(LinkIx, f64)> {
+        let net = &self.net;
+        let class = self.vtypes[v.vt as usize].class;
+        let mut out = Vec::new();
+        let mut seen = net.lanes[v.lane as usize].length_m - v.pos_m;
+        let mut ri = v.ri as usize;
+        let mut cur = v.lane;
+        while seen < max_m && out.len() < max_links {
+            let k = if let Some(k0) = net.lanes[cur as usize].link {
+                // through the link to the lane after it
+                cur = net.links[k0 as usize].to_lane;
+                ri += 1;
+                seen += net.lanes[cur as usize].length_m;
+                continue;
+            } else if ri + 1 >= v.route.len() {
+                break;
+            } else if cur == v.lane {
+                v.next_link
+            } else {
+                self.best_link(cur, v.route[ri + 1], v.route.get(ri + 2).copied(), class)
+            };
+            if k == NONE {
+                break;
+            }
+            out.push((k, seen));
+            cur = net.links[k as usize].lane;
+            seen += net.lanes[cur as usize].length_m;
+        }
+        out
+    }
+
     /// When the first vehicle of each lane reaches the links ahead of it (within a short
     /// horizon, so short lanes and links do not hide a vehicle about to arrive), for vehicles
     /// that will pass them: `approach_s` per link, s from now.
-    #[inline(never)]
     fn register_approaches(&mut self) {
         const HORIZON_M: f64 = 60.0;
-        let net = self.net.clone();
         let mut found: Vec<(LinkIx, f64)> = Vec::new();
         for &li in &self.active {
-            let li = li as usize;
-            let Some(&s) = self.lane_vehs[li].first() else {
+            let Some(&s) = self.lane_vehs[li as usize].first() else {
                 continue;
             };
             let v = self.veh(s);
             let d = &self.drivers[v.vt as usize];
-            let class = self.vtypes[v.vt as usize].class;
-            let vmax = self.vmax(v, lane_ix(li));
-            let mut seen = net.lanes[li].length_m - v.pos_m;
-            let mut ri = v.ri as usize;
-            let mut cur = lane_ix(li);
-            let mut hops = 0;
-            while seen < HORIZON_M && hops < 4 {
-                let k = if let Some(k0) = net.lanes[cur as usize].link {
-                    // through the link to the lane after it
-                    cur = net.links[k0 as usize].to_lane;
-                    ri += 1;
-                    seen += net.lanes[cur as usize].length_m;
-                    continue;
-                } else if ri + 1 >= v.route.len() {
-                    break;
-                } else if cur == v.lane {
-                    v.next_link
-                } else {
-                    self.best_link(cur, v.route[ri + 1], v.route.get(ri + 2).copied(), class)
-                };
-                if k == NONE {
-                    break;
-                }
+            let vmax = self.vmax(v, li);
+            for (k, seen) in self.links_ahead(v, HORIZON_M, 4) {
                 let passing = match self.link_state(k) {
                     b'G' | b'M' => true,
                     b'g' | b'm' => v.speed_mps > HALTING_SPEED_MPS,
@@ -987,11 +975,7 @@ impl Traffic {
                 if !passing {
                     break;
                 }
-                let t = arrival_time(seen, v.speed_mps, d.accel, vmax);
-                found.push((k, t));
-                cur = net.links[k as usize].lane;
-                seen += net.lanes[cur as usize].length_m;
-                hops += 1;
+                found.push((k, arrival_time(seen, v.speed_mps, d.accel, vmax)));
             }
         }
         for (k, t) in found {
