@@ -24,6 +24,8 @@ struct Ran {
     wall_s: f64,
     /// KPI → (value shown, how it is summarised, unit)
     kpis: BTreeMap<String, (f64, &'static str, String)>,
+    /// KPI → its samples over time: (simulated s, value)
+    series: BTreeMap<String, Vec<(f64, f64)>>,
 }
 
 /// How a KPI is summarised over a run: counters and cumulative indices at the end, rates and
@@ -102,6 +104,7 @@ pub fn compare(
             run_id: outcome.run_id,
             wall_s: outcome.wall_s,
             kpis: BTreeMap::new(),
+            series: BTreeMap::new(),
         });
     }
     let st = RunStore::open(&store_path)
@@ -112,6 +115,12 @@ pub fn compare(
             if k.scope != "city" || k.name.starts_with("entities.") || k.name.starts_with("index.")
             {
                 continue;
+            }
+            if k.value.is_finite() {
+                r.series
+                    .entry(k.name.clone())
+                    .or_default()
+                    .push((k.sim_time_s, k.value));
             }
             let e = series.entry(k.name).or_insert_with(|| (Vec::new(), k.unit));
             if k.value.is_finite() {
@@ -190,16 +199,117 @@ pub fn compare(
     for row in &rows {
         writeln!(md, "| {} |", row.join(" | "))?;
     }
+    // charts of the KPIs over time, one SVG each beside the report
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "compare".into());
+    let dir = out.parent().map(Path::to_path_buf).unwrap_or_default();
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    writeln!(md)?;
+    for (name, (_, _, unit)) in &ran[0].kpis {
+        let lines: Vec<(&str, &[(f64, f64)])> = ran
+            .iter()
+            .filter_map(|r| r.series.get(name).map(|s| (r.name.as_str(), s.as_slice())))
+            .collect();
+        if lines.iter().all(|(_, s)| s.len() < 2) {
+            continue;
+        }
+        let file = format!("{stem}-{}.svg", name.replace('.', "_"));
+        std::fs::write(dir.join(&file), svg_chart(name, unit, &lines))
+            .with_context(|| format!("cannot write {}", dir.join(&file).display()))?;
+        writeln!(md, "![{name}]({file})\n")?;
+    }
     writeln!(
         md,
         "\nChanges are relative to the base run. Counters and cumulative indices are their values at the end of the run; times, speeds and vehicles running are means over the run's KPI samples."
     )?;
-    if let Some(dir) = out.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     std::fs::write(&out, md).with_context(|| format!("cannot write {}", out.display()))?;
     println!("report: {}", out.display());
     Ok(())
+}
+
+/// A line chart of one KPI over simulated time, one line per run, as SVG.
+fn svg_chart(title: &str, unit: &str, lines: &[(&str, &[(f64, f64)])]) -> String {
+    const COLOURS: [&str; 6] = [
+        "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
+    ];
+    let (w, h, left, right, top, bottom) = (720.0, 360.0, 70.0, 20.0, 40.0, 80.0);
+    let (mut x0, mut x1, mut y0, mut y1) =
+        (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, f64::NEG_INFINITY);
+    for &(x, y) in lines.iter().flat_map(|(_, s)| s.iter()) {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if x1.is_nan() || x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    if y1.is_nan() || y1 <= y0 {
+        y1 = y0 + 1.0;
+    }
+    let sx = |x: f64| left + (x - x0) / (x1 - x0) * (w - left - right);
+    let sy = |y: f64| h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"22\" font-size=\"15\">{} ({})</text>\n",
+        esc(title),
+        esc(unit)
+    );
+    let axis_y = h - bottom;
+    svg += &format!(
+        "<line x1=\"{left}\" y1=\"{axis_y}\" x2=\"{}\" y2=\"{axis_y}\" stroke=\"black\"/>\n<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{axis_y}\" stroke=\"black\"/>\n",
+        w - right
+    );
+    for i in 0..=4 {
+        let f = i as f64 / 4.0;
+        let (x, y) = (x0 + f * (x1 - x0), y0 + f * (y1 - y0));
+        svg += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.0} s</text>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/>\n",
+            sx(x),
+            axis_y + 16.0,
+            x,
+            left - 6.0,
+            sy(y) + 4.0,
+            short(y),
+            sy(y),
+            w - right,
+            sy(y)
+        );
+    }
+    for (i, (name, s)) in lines.iter().enumerate() {
+        let c = COLOURS[i % COLOURS.len()];
+        let path: Vec<String> = s
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .collect();
+        let ly = axis_y + 36.0 + 14.0 * i as f64;
+        svg += &format!(
+            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n<rect x=\"{:.1}\" y=\"{:.1}\" width=\"14\" height=\"4\" fill=\"{c}\"/>\n<text x=\"{:.1}\" y=\"{:.1}\">{}</text>\n",
+            path.join(" "),
+            left,
+            ly - 4.0,
+            left + 20.0,
+            ly,
+            esc(name)
+        );
+    }
+    svg + "</svg>\n"
+}
+
+fn short(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
