@@ -297,7 +297,10 @@ fn compare_runs_a_base_and_a_variant_and_writes_a_report() {
     // a chart per KPI over time, referenced by the report
     let chart = dir.path().join("report-traffic_mean_travel_time_s.svg");
     let svg = std::fs::read_to_string(&chart).unwrap();
-    assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() == 2, "{svg}");
+    assert!(
+        svg.starts_with("<svg") && svg.matches("<polyline").count() == 2,
+        "{svg}"
+    );
     assert!(md.contains("](report-traffic_mean_travel_time_s.svg)"));
     // a variant that does not load is an error naming it
     let o = bin()

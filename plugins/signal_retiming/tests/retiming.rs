@@ -51,3 +51,24 @@ fn a_program_that_does_not_fit_is_refused_with_the_key() {
     .unwrap();
     assert!(e.contains("has no traffic light"), "{e}");
 }
+
+#[test]
+fn the_model_shows_the_program_that_runs() {
+    use citytwin_engine::prelude::*;
+    let program =
+        "GGGGgrrrrGGGGgrrrr:80 yyyyyrrrryyyyyrrrr:4 rrrrrGGGgrrrrrGGGg:5 rrrrryyyyrrrrryyyy:4";
+    let mut run = SampleRun::new(
+        SignalRetiming,
+        &format!("[[scenario]]\nplugin = \"signal_retiming\"\nparams = {{ at_s = 10.0, programs = {{ n11 = \"{program}\" }} }}"),
+    )
+    .unwrap();
+    run.steps(20);
+    let world = run.sim.world_mut();
+    let shown = world
+        .query::<(&FeatureId, &Intersection)>()
+        .iter(world)
+        .find(|(f, _)| f.layer == "traffic" && f.id == "n11")
+        .and_then(|(_, i)| i.signal.clone())
+        .unwrap();
+    assert_eq!(shown, SignalProgram::parse(program, 0.0).unwrap());
+}

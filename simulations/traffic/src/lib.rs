@@ -515,6 +515,7 @@ fn apply_road_commands(
     mut sim: ResMut<TrafficSim>,
     mirror: Res<VehicleMirror>,
     mut events: ResMut<EventLog>,
+    mut intersections: Query<(&FeatureId, &mut Intersection)>,
 ) {
     let traffic = &mut sim.0;
     for c in commands.read() {
@@ -572,7 +573,15 @@ fn apply_road_commands(
                                 phases,
                             };
                             match traffic.check_signal_plan(&plan) {
-                                Ok(()) => traffic.apply_signal_plan(&plan),
+                                Ok(()) => {
+                                    traffic.apply_signal_plan(&plan);
+                                    // the model shows the program that runs now
+                                    if let Some((_, mut i)) =
+                                        intersections.iter_mut().find(|(f, _)| *f == feature)
+                                    {
+                                        i.signal = Some(program.clone());
+                                    }
+                                }
                                 Err(e) => problem = Some(format!("{feature}: {e}")),
                             }
                         }
