@@ -91,6 +91,13 @@ fn run_then_show_then_export() {
     // trip records in SUMO's format, beside the scene
     let trips = std::fs::read_to_string(dir.path().join("tripinfo.xml")).unwrap();
     assert!(trips.matches("<tripinfo ").count() > 50 && trips.ends_with("</tripinfos>\n"));
+    // checking the scene again leaves the last run's trip records alone
+    let o = bin().arg("check").arg(&scene).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("tripinfo.xml")).unwrap(),
+        trips
+    );
 
     let o = bin()
         .args(["runs", "--store"])

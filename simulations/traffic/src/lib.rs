@@ -126,7 +126,7 @@ impl SceneModule for TrafficModule {
     }
 
     fn description(&self) -> &'static str {
-        "microscopic traffic on SUMO networks: Krauss/IDM, lane changing, signals, routing, KPIs"
+        "microscopic traffic on SUMO or OpenStreetMap networks: Krauss/IDM, MOBIL, signals, routing, KPIs"
     }
 
     fn build(&self, params: &toml::Table, app: &mut App) -> Result<(), String> {
@@ -166,13 +166,15 @@ impl SceneModule for TrafficModule {
         };
         let placement =
             Placement::new(&net, &frame).map_err(|e| format!("{}: {e}", net_path.display()))?;
+        // The trip file is (re)written when the run starts, not when a scene is only built
+        // (`citytwin check` must not truncate the last run's records); that it can be written is
+        // checked now.
         let tripinfo = match &p.tripinfo {
             Some(t) => {
                 let path = files.resolve(t);
-                Some(
-                    tripinfo::TripinfoWriter::create(&path)
-                        .map_err(|e| format!("`tripinfo`: cannot write {}: {e}", path.display()))?,
-                )
+                tripinfo::TripinfoWriter::check_writable(&path)
+                    .map_err(|e| format!("`tripinfo`: cannot write {}: {e}", path.display()))?;
+                Some(TripFile::Pending(path))
             }
             None => None,
         };
@@ -187,7 +189,7 @@ impl SceneModule for TrafficModule {
         for plan in &plans {
             traffic.apply_signal_plan(plan);
         }
-        let mirror = spawn_network(app.world_mut(), &net, &placement, &p.layer)
+        spawn_network(app.world_mut(), &net, &placement, &p.layer)
             .map_err(|e| format!("{}: {e}", net_path.display()))?;
         app.insert_resource(TrafficSim(traffic))
             .insert_resource(TrafficOutputs {
@@ -205,7 +207,6 @@ impl SceneModule for TrafficModule {
                 layer: p.layer.clone(),
                 entities: HashMap::new(),
                 sync_interval_s: p.vehicle_sync_interval_s,
-                junctions: mirror,
             })
             .add_systems(
                 SimStep,
@@ -282,10 +283,16 @@ struct IntervalTrips {
     loss_sum_s: f64,
 }
 
+/// The tripinfo file: opened at the first step.
+enum TripFile {
+    Pending(PathBuf),
+    Open(tripinfo::TripinfoWriter),
+}
+
 /// Outputs of the traffic simulation: the tripinfo file and the trips finished so far.
 #[derive(Resource)]
 pub struct TrafficOutputs {
-    tripinfo: Option<tripinfo::TripinfoWriter>,
+    tripinfo: Option<TripFile>,
     interval: IntervalTrips,
     /// Every finished trip of the run, in arrival order.
     pub all_trips: Vec<TripRecord>,
@@ -436,21 +443,19 @@ struct VehicleMirror {
     layer: String,
     entities: HashMap<u32, Entity>,
     sync_interval_s: f64,
-    #[allow(dead_code)]
-    junctions: Vec<Entity>,
 }
 
 fn sync_due(clock: Res<SimClock>, m: Res<VehicleMirror>) -> bool {
     clock.is_every(m.sync_interval_s)
 }
 
-/// Roads and junctions as model entities; returns the junction entities.
+/// Roads and junctions as model entities.
 fn spawn_network(
     world: &mut World,
     net: &Network,
     place: &Placement,
     layer: &str,
-) -> Result<Vec<Entity>, String> {
+) -> Result<(), String> {
     let mut junctions = Vec::with_capacity(net.junctions.len());
     for j in &net.junctions {
         let signal = j.signal.map(|s| {
@@ -505,7 +510,7 @@ fn spawn_network(
             Kind(EntityKind::Road),
         ));
     }
-    Ok(junctions)
+    Ok(())
 }
 
 /// Apply the engine-level road commands (from scenario plugins and couplings) that name this
@@ -687,6 +692,20 @@ fn step_traffic(
     clock: Res<SimClock>,
 ) {
     let traffic = &mut sim.0;
+    if let Some(TripFile::Pending(path)) = &out.tripinfo {
+        out.tripinfo = match tripinfo::TripinfoWriter::create(path) {
+            Ok(w) => Some(TripFile::Open(w)),
+            Err(e) => {
+                events.push(SimEvent {
+                    kind: "traffic.output_error".into(),
+                    entity: None,
+                    xy_m: None,
+                    message: format!("cannot write {}: {e}; no trip records", path.display()),
+                });
+                None
+            }
+        };
+    }
     traffic.step(clock.elapsed_s());
     let done = traffic.take_finished();
     if !done.is_empty() {
@@ -711,7 +730,7 @@ fn step_traffic(
             out.interval.duration_sum_s += t.duration_s();
             out.interval.loss_sum_s += t.time_loss_s;
         }
-        if let Some(w) = &mut out.tripinfo
+        if let Some(TripFile::Open(w)) = &mut out.tripinfo
             && let Err(e) = w.write(&traffic.net, &done)
         {
             events.push(SimEvent {

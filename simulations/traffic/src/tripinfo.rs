@@ -39,6 +39,21 @@ impl TripinfoWriter {
         })
     }
 
+    /// Whether `path` could be written, without touching what it holds: creates the folder and,
+    /// if the file does not exist yet, an empty file.
+    pub fn check_writable(path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map(|_| ())
+    }
+
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
