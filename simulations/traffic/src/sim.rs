@@ -206,6 +206,8 @@ pub struct Traffic {
     scratch: Vec<u32>,
     /// Vehicles that entered each link.
     link_counts: Vec<u64>,
+    /// Speed limit in force per lane, m/s (the network's, unless changed at run time).
+    lane_speed_mps: Vec<f64>,
     /// Lanes holding vehicles, in index order (refreshed when needed).
     active: Vec<LaneIx>,
     /// Per-step scratch.
@@ -322,6 +324,7 @@ impl Traffic {
             into_lane: into,
             scratch: Vec::new(),
             link_counts: vec![0; net.links.len()],
+            lane_speed_mps: net.lanes.iter().map(|l| l.speed_mps).collect(),
             active: Vec::new(),
             approach_s: vec![f64::INFINITY; net.links.len()],
             occupied: vec![false; net.links.len()],
@@ -440,8 +443,17 @@ impl Traffic {
     /// The speed limit this vehicle applies on a lane (limit × its speed factor, capped by its
     /// top speed).
     fn vmax(&self, v: &Veh, lane: LaneIx) -> f64 {
-        let l = &self.net.lanes[lane as usize];
-        (l.speed_mps * v.speed_factor).min(self.vtypes[v.vt as usize].max_speed_mps)
+        (self.lane_speed_mps[lane as usize] * v.speed_factor)
+            .min(self.vtypes[v.vt as usize].max_speed_mps)
+    }
+
+    /// The speed limit in force on an edge now (its fastest lane), m/s.
+    pub fn edge_speed_mps(&self, e: EdgeIx) -> f64 {
+        self.net.edges[e as usize]
+            .lanes
+            .iter()
+            .map(|&l| self.lane_speed_mps[l as usize])
+            .fold(0.0, f64::max)
     }
 
     // ----- control API (scenario plugins, couplings) -----
@@ -456,9 +468,8 @@ impl Traffic {
     /// Reopen a closed edge.
     pub fn open_edge(&mut self, e: EdgeIx) {
         self.closed[e as usize] = false;
-        let net = self.net.clone();
-        let edge = &net.edges[e as usize];
-        self.costs.travel_time_s[e as usize] = edge.length_m / edge.speed_mps;
+        self.costs.travel_time_s[e as usize] =
+            self.net.edges[e as usize].length_m / self.edge_speed_mps(e);
     }
 
     /// Whether an edge is closed.
@@ -468,16 +479,17 @@ impl Traffic {
 
     /// Set the speed limit of every lane of an edge (e.g. flooding); vehicles with the edge
     /// ahead on their route are rerouted if another route is now faster.
+    ///
+    /// Cheap enough to call every step (a flood coupling may): it changes the simulation's
+    /// speed table, never the network.
     pub fn set_edge_speed(&mut self, e: EdgeIx, speed_mps: f64) {
         let speed = speed_mps.max(0.1);
-        let mut net = (*self.net).clone();
-        for &l in &net.edges[e as usize].lanes.clone() {
-            net.lanes[l as usize].speed_mps = speed;
+        let net = self.net.clone();
+        for &l in &net.edges[e as usize].lanes {
+            self.lane_speed_mps[l as usize] = speed;
         }
-        net.edges[e as usize].speed_mps = speed;
-        self.net = Arc::new(net);
         if !self.closed[e as usize] {
-            self.costs.travel_time_s[e as usize] = self.net.edges[e as usize].length_m / speed;
+            self.costs.travel_time_s[e as usize] = net.edges[e as usize].length_m / speed;
         }
         self.reroute_through(e);
     }
@@ -1949,7 +1961,7 @@ impl Traffic {
                 k += 1;
             }
         }
-        let vmax = (net.lanes[lane as usize].speed_mps * sf).min(t.max_speed_mps);
+        let vmax = (self.lane_speed_mps[lane as usize] * sf).min(t.max_speed_mps);
         // room and a safe speed between the vehicles ahead of and behind `pos`
         let mut safe = vmax;
         let (mut leader, mut follower) = (None, None);

@@ -139,7 +139,13 @@ fn a_slow_road_is_driven_slowly_and_avoided() {
     let (net, mut demand) = district();
     let edge = busiest_interior_edge(&mut demand);
     let mut sim = sim(net, demand, 42);
+    let limit = sim.edge_speed_mps(edge);
     sim.set_edge_speed(edge, 2.0);
+    assert_eq!(sim.edge_speed_mps(edge), 2.0);
+    assert_eq!(
+        sim.net.edges[edge as usize].speed_mps, limit,
+        "the network itself is not changed"
+    );
     let mut t = 0.0;
     let (mut samples, mut speed) = (0u64, 0.0);
     while !sim.is_done() && t < 10_000.0 {
