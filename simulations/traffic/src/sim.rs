@@ -802,9 +802,10 @@ impl Traffic {
             let range = RANGE_M.min(RANGE_S * v.speed_mps.max(1.0));
             // the next signal on its way only
             if let Some(sig) = self
-                .links_ahead(v, range, 6)
-                .into_iter()
-                .find_map(|(k, _)| net.links[k as usize].signal)
+                .links_ahead(v, range)
+                .as_slice()
+                .iter()
+                .find_map(|&(k, _)| net.links[k as usize].signal)
             {
                 wanted.push(sig);
             }
@@ -932,15 +933,16 @@ impl Traffic {
     }
 
     /// The links ahead of vehicle `v` along its route, each with the distance to its stop line
-    /// (m), while that distance stays under `max_m` and for at most `max_links` links.
-    fn links_ahead(&self, v: &Veh, max_m: f64, max_links: usize) -> Vec<(LinkIx, f64)> {
+    /// (m), while that distance stays under `max_m`: at most [`LINKS_AHEAD`] of them, in a
+    /// fixed array (this runs for every lane's first vehicle every step).
+    fn links_ahead(&self, v: &Veh, max_m: f64) -> LinksAhead {
         let net = &self.net;
         let class = self.vtypes[v.vt as usize].class;
-        let mut out = Vec::new();
+        let mut out = LinksAhead::default();
         let mut seen = net.lanes[v.lane as usize].length_m - v.pos_m;
         let mut ri = v.ri as usize;
         let mut cur = v.lane;
-        while seen < max_m && out.len() < max_links {
+        while seen < max_m && out.n < LINKS_AHEAD {
             let k = if let Some(k0) = net.lanes[cur as usize].link {
                 // through the link to the lane after it
                 cur = net.links[k0 as usize].to_lane;
@@ -957,7 +959,8 @@ impl Traffic {
             if k == NONE {
                 break;
             }
-            out.push((k, seen));
+            out.links[out.n] = (k, seen);
+            out.n += 1;
             cur = net.links[k as usize].lane;
             seen += net.lanes[cur as usize].length_m;
         }
@@ -977,7 +980,7 @@ impl Traffic {
             let v = self.veh(s);
             let d = &self.drivers[v.vt as usize];
             let vmax = self.vmax(v, li);
-            for (k, seen) in self.links_ahead(v, HORIZON_M, 4) {
+            for &(k, seen) in self.links_ahead(v, HORIZON_M).as_slice() {
                 let passing = match self.link_state(k) {
                     b'G' | b'M' => true,
                     b'g' | b'm' => v.speed_mps > HALTING_SPEED_MPS,
@@ -2157,6 +2160,22 @@ impl Traffic {
         for st in &self.signal_state {
             h.str(std::str::from_utf8(st).unwrap_or(""));
         }
+    }
+}
+
+/// How many links ahead [`Traffic::links_ahead`] looks at most.
+const LINKS_AHEAD: usize = 4;
+
+/// Links ahead of a vehicle with their distances, without allocating.
+#[derive(Default)]
+struct LinksAhead {
+    links: [(LinkIx, f64); LINKS_AHEAD],
+    n: usize,
+}
+
+impl LinksAhead {
+    fn as_slice(&self) -> &[(LinkIx, f64)] {
+        &self.links[..self.n]
     }
 }
 
