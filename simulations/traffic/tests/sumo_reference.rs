@@ -117,3 +117,53 @@ fn same_seed_same_trips_other_seed_other_trips() {
     let rel = (sa.mean_travel_time_s - sc.mean_travel_time_s).abs() / sa.mean_travel_time_s;
     assert!(rel < 0.05, "seeds 1 and 2 differ by {:.1} %", rel * 100.0);
 }
+
+#[test]
+fn tripstats_py_reads_our_trip_records_as_it_reads_sumos() {
+    // SUMO's own statistics script, run on our tripinfo output, agrees with our summary.
+    let base = shared().join("traffic/helsinki");
+    let (trips, sim) = run(
+        &base.join("helsinki.net.xml"),
+        &base.join("hel_2k.rou.xml"),
+        42,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tripinfo.xml");
+    citytwin_traffic::tripinfo::TripinfoWriter::create(&file)
+        .unwrap()
+        .write(&sim.net, &trips)
+        .unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(shared().join("scripts/tripstats.py"))
+        .arg(&file)
+        .output()
+        .expect("python3 runs tripstats.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = summary(&trips);
+    // the file holds seconds to two decimals, so means agree to half a hundredth
+    let close = |a: f64, b: f64| (a - b).abs() <= 0.005;
+    assert_eq!(v["arrived"].as_u64(), Some(ours.arrived as u64));
+    assert!(
+        close(
+            v["travel_time_mean_s"].as_f64().unwrap(),
+            ours.mean_travel_time_s
+        ),
+        "{v}"
+    );
+    assert!(
+        close(
+            v["time_loss_mean_s"].as_f64().unwrap(),
+            ours.mean_time_loss_s
+        ),
+        "{v}"
+    );
+    assert!(
+        (v["travel_time_index"].as_f64().unwrap() - ours.travel_time_index).abs() < 1e-3,
+        "{v}"
+    );
+}
