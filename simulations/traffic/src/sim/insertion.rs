@@ -347,6 +347,9 @@ impl Traffic {
             })
             .unwrap_or(list.len());
         self.lane_vehs[lane as usize].insert(at, s);
+        if trip.signal_priority {
+            self.priority_vehicles += 1;
+        }
         self.totals.inserted += 1;
         Ok(true)
     }

@@ -220,6 +220,8 @@ pub struct Traffic {
     link_counts: Vec<u64>,
     /// Speed limit in force per lane, m/s (the network's, unless changed at run time).
     lane_speed_mps: Vec<f64>,
+    /// Vehicles with signal priority on the network (pre-emption runs only when there are some).
+    priority_vehicles: u32,
     /// Lanes holding vehicles, in index order (refreshed when needed).
     active: Vec<LaneIx>,
     /// Per-step scratch.
@@ -338,6 +340,7 @@ impl Traffic {
             link_counts: vec![0; net.links.len()],
             lane_speed_mps: net.lanes.iter().map(|l| l.speed_mps).collect(),
             active: Vec::new(),
+            priority_vehicles: 0,
             approach_s: vec![f64::INFINITY; net.links.len()],
             occupied: vec![false; net.links.len()],
             space_m: vec![0.0; nl],

@@ -393,6 +393,9 @@ impl Traffic {
             arrival_edge: *v.route.last().expect("route"),
             signal_priority: v.priority,
         };
+        if v.priority {
+            self.priority_vehicles -= 1;
+        }
         self.totals.arrived += 1;
         self.totals.travel_time_sum_s += rec.duration_s();
         self.totals.time_loss_sum_s += rec.time_loss_s;

@@ -54,7 +54,9 @@ impl Traffic {
             }
             self.signal_state[i].clone_from(&phases[rt.phase].state);
         }
-        self.preempt_for_priority_vehicles();
+        if self.priority_vehicles > 0 {
+            self.preempt_for_priority_vehicles();
+        }
     }
 
     /// Signals turn green ahead of vehicles with signal priority: within 200 m or 20 s of a
