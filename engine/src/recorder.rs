@@ -11,6 +11,7 @@
 //! - **Snapshots**: every entity with a [`Vehicle`] or a [`Snapshot`] marker, every
 //!   `output.snapshot_interval_s` (0 turns snapshots off).
 //! - **Events**: everything pushed to [`EventLog`], the tick it happens.
+//! - **Fields**: maps pushed to [`FieldLog`] (a value per H3 cell), the tick they are pushed.
 //! - **Features**: the whole model once, when the run starts.
 
 use std::collections::BTreeMap;
@@ -25,7 +26,9 @@ use geo::BoundingRect;
 use crate::clock::SimClock;
 use crate::index::SpatialIndex;
 use crate::model::{FeatureId, Kind, Position, Shape, Vehicle};
-use crate::store::{EventRow, FeatureRow, KpiRow, RunStatus, RunStore, SnapshotRow, StoreError};
+use crate::store::{
+    EventRow, FeatureRow, FieldRow, KpiRow, RunStatus, RunStore, SnapshotRow, StoreError,
+};
 use crate::wkb::to_wkb;
 
 /// Recording intervals, from the scene's `[output]`.
@@ -106,6 +109,36 @@ impl EventLog {
     }
 }
 
+/// A map of one quantity over H3 cells, for the fields table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldSample {
+    /// Field name, dotted (e.g. `pollution.NO2`).
+    pub name: String,
+    /// SI unit of the values.
+    pub unit: &'static str,
+    /// (H3 cell, value) pairs; cells not listed are not recorded (e.g. zero or dry).
+    pub cells: Vec<(u64, f64)>,
+}
+
+/// Field samples raised this tick; the recorder drains it every tick. Simulations decide how
+/// often they push (their own map interval).
+#[derive(Resource, Default, Debug)]
+pub struct FieldLog {
+    pending: Vec<FieldSample>,
+}
+
+impl FieldLog {
+    /// Record a map at the current tick.
+    pub fn push(&mut self, sample: FieldSample) {
+        self.pending.push(sample);
+    }
+
+    /// Maps pushed this tick so far.
+    pub fn pending(&self) -> &[FieldSample] {
+        &self.pending
+    }
+}
+
 /// Marks an entity to include in snapshots (vehicles always are).
 #[derive(Component, Clone, Copy, Debug, Default)]
 pub struct Snapshot;
@@ -115,6 +148,7 @@ enum Msg {
     Kpis(Vec<KpiRow>),
     Snapshots(Vec<SnapshotRow>),
     Events(Vec<EventRow>),
+    Fields(Vec<FieldRow>),
     Progress(u64),
 }
 
@@ -258,14 +292,21 @@ fn writer_loop(
         if error.lock().map(|e| e.is_some()).unwrap_or(true) {
             continue; // keep draining so the simulation never blocks on a dead writer
         }
-        let (mut features, mut kpis, mut snapshots, mut events, mut progress) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), None);
+        let (mut features, mut kpis, mut snapshots, mut events, mut fields, mut progress) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            None,
+        );
         for m in group {
             match m {
                 Msg::Features(r) => features.extend(r),
                 Msg::Kpis(r) => kpis.extend(r),
                 Msg::Snapshots(r) => snapshots.extend(r),
                 Msg::Events(r) => events.extend(r),
+                Msg::Fields(r) => fields.extend(r),
                 Msg::Progress(t) => progress = Some(t),
             }
         }
@@ -281,6 +322,9 @@ fn writer_loop(
             }
             if !events.is_empty() {
                 store.append_events(run, &events)?;
+            }
+            if !fields.is_empty() {
+                store.append_fields(run, &fields)?;
             }
             if let Some(t) = progress {
                 store.progress(run, t)?;
@@ -420,4 +464,36 @@ pub(crate) fn record_events(
         .collect();
     let n = rows.len();
     rec.send(Msg::Events(rows), n);
+}
+
+pub(crate) fn record_fields(
+    clock: Res<SimClock>,
+    mut log: ResMut<FieldLog>,
+    recorder: Option<ResMut<Recorder>>,
+) {
+    if log.pending.is_empty() {
+        return;
+    }
+    let mut maps = std::mem::take(&mut log.pending);
+    let Some(mut rec) = recorder else { return };
+    // Same rule as events: the stored order must not depend on which system pushed first.
+    maps.sort_by(|a, b| a.name.cmp(&b.name));
+    let (tick, t) = (clock.tick(), clock.elapsed_s());
+    let mut rows = Vec::new();
+    for m in maps {
+        let mut cells = m.cells;
+        cells.sort_unstable_by_key(|c| c.0);
+        rows.extend(cells.into_iter().map(|(h3, value)| FieldRow {
+            tick,
+            sim_time_s: t,
+            name: m.name.clone(),
+            h3,
+            value,
+            unit: m.unit.to_string(),
+        }));
+    }
+    let n = rows.len();
+    if n > 0 {
+        rec.send(Msg::Fields(rows), n);
+    }
 }

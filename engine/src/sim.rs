@@ -10,7 +10,7 @@ use crate::import::{ImportError, ImportReport, load_scene_data};
 use crate::index::{SpatialIndex, sync_spatial_index};
 use crate::model::*;
 use crate::modules::ModuleRegistry;
-use crate::recorder::{self, EventLog, Kpis, RecordConfig, kpi_due, snapshot_due};
+use crate::recorder::{self, EventLog, FieldLog, Kpis, RecordConfig, kpi_due, snapshot_due};
 use crate::rng::SimRng;
 use crate::scene::{Scene, SceneError, SceneFiles};
 use crate::schedule::{SimSet, SimStep, new_sim_schedule};
@@ -62,10 +62,12 @@ impl Plugin for EnginePlugin {
             .insert_resource(self.record)
             .init_resource::<Kpis>()
             .init_resource::<EventLog>()
+            .init_resource::<FieldLog>()
             // Many systems set KPIs and raise events in the same set. Their order cannot change
-            // the result: KPIs are keyed, and the recorder sorts a tick's events.
+            // the result: KPIs are keyed, and the recorder sorts a tick's events and maps.
             .allow_ambiguous_resource::<Kpis>()
             .allow_ambiguous_resource::<EventLog>()
+            .allow_ambiguous_resource::<FieldLog>()
             .add_schedule(new_sim_schedule(self.strict_schedule))
             .add_systems(
                 SimStep,
@@ -80,6 +82,7 @@ impl Plugin for EnginePlugin {
                         recorder::record_kpis.run_if(kpi_due),
                         recorder::record_snapshots.run_if(snapshot_due),
                         recorder::record_events,
+                        recorder::record_fields,
                     )
                         .chain()
                         .in_set(SimSet::Record),

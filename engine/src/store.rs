@@ -210,6 +210,23 @@ pub struct EventRow {
     pub message: String,
 }
 
+/// One cell's value of a field (a map such as a concentration or a water depth) at one time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldRow {
+    /// Tick.
+    pub tick: u64,
+    /// Simulated time, s.
+    pub sim_time_s: f64,
+    /// Field name, dotted (e.g. `pollution.NO2`).
+    pub name: String,
+    /// The H3 cell the value describes.
+    pub h3: u64,
+    /// Value in SI.
+    pub value: f64,
+    /// SI unit.
+    pub unit: String,
+}
+
 /// Export formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -255,10 +272,14 @@ CREATE TABLE IF NOT EXISTS events (
     run_id BIGINT NOT NULL, tick UBIGINT NOT NULL, sim_time_s DOUBLE NOT NULL, kind VARCHAR NOT NULL,
     entity UBIGINT, x_m DOUBLE, y_m DOUBLE, h3 UBIGINT, message VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fields (
+    run_id BIGINT NOT NULL, tick UBIGINT NOT NULL, sim_time_s DOUBLE NOT NULL, name VARCHAR NOT NULL,
+    h3 UBIGINT NOT NULL, value DOUBLE NOT NULL, unit VARCHAR NOT NULL
+);
 ";
 
 /// The tables a run owns rows in, for export.
-pub const RUN_TABLES: [&str; 5] = ["runs", "features", "kpis", "snapshots", "events"];
+pub const RUN_TABLES: [&str; 6] = ["runs", "features", "kpis", "snapshots", "events", "fields"];
 
 /// An open run store.
 pub struct RunStore {
@@ -527,6 +548,23 @@ impl RunStore {
         self.db(app.flush())
     }
 
+    /// Append field samples.
+    pub fn append_fields(&self, run: i64, rows: &[FieldRow]) -> Result<(), StoreError> {
+        let mut app = self.db(self.conn.appender("fields"))?;
+        for r in rows {
+            self.db(app.append_row(params![
+                run,
+                r.tick,
+                r.sim_time_s,
+                r.name,
+                r.h3,
+                r.value,
+                r.unit
+            ]))?;
+        }
+        self.db(app.flush())
+    }
+
     fn summary_sql(filter: &str) -> String {
         format!(
             "SELECT run_id, scene_name, seed, status, CAST(started_at AS VARCHAR), CAST(ended_at AS VARCHAR), ticks,
@@ -615,6 +653,24 @@ impl RunStore {
                 sim_time_s: r.get(1)?,
                 name: r.get(2)?,
                 scope: r.get(3)?,
+                value: r.get(4)?,
+                unit: r.get(5)?,
+            })
+        }))?;
+        rows.map(|r| self.db(r)).collect()
+    }
+
+    /// Every sample of field `name` in a run, in tick then cell order.
+    pub fn field(&self, id: i64, name: &str) -> Result<Vec<FieldRow>, StoreError> {
+        let mut st = self.db(self.conn.prepare(
+            "SELECT tick, sim_time_s, name, h3, value, unit FROM fields WHERE run_id = ? AND name = ? ORDER BY tick, h3",
+        ))?;
+        let rows = self.db(st.query_map(params![id, name], |r| {
+            Ok(FieldRow {
+                tick: r.get::<_, u64>(0)?,
+                sim_time_s: r.get(1)?,
+                name: r.get(2)?,
+                h3: r.get::<_, u64>(3)?,
                 value: r.get(4)?,
                 unit: r.get(5)?,
             })
