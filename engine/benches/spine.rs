@@ -93,6 +93,7 @@ fn world(n: usize, indexed: bool, snapshot_every_step: bool) -> App {
             length_m: 4.5,
             max_speed_mps: 14.0,
             speed_mps: v.length(),
+            accel_mps2: 0.0,
         };
         if indexed {
             app.world_mut().spawn((

@@ -154,6 +154,7 @@ impl StateHash for Vehicle {
         h.f64(self.length_m);
         h.f64(self.max_speed_mps);
         h.f64(self.speed_mps);
+        h.f64(self.accel_mps2);
     }
 }
 

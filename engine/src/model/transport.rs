@@ -134,6 +134,8 @@ pub struct Vehicle {
     pub max_speed_mps: f64,
     /// Current speed, m/s.
     pub speed_mps: f64,
+    /// Mean acceleration since the previous update of `speed_mps`, m/s² (negative: braking).
+    pub accel_mps2: f64,
 }
 
 #[cfg(test)]

@@ -90,6 +90,7 @@ impl SceneModule for Walkers {
                     length_m: 4.5,
                     max_speed_mps: 14.0,
                     speed_mps: 0.0,
+                    accel_mps2: 0.0,
                 },
             ));
         }
@@ -130,7 +131,7 @@ pub fn sample_text_absolute() -> String {
     let mut skipping = false;
     for line in text.lines() {
         if line.starts_with('[') {
-            skipping = line.starts_with("[simulations");
+            skipping = line.trim_start_matches('[').starts_with("simulations");
         }
         if !skipping {
             out.push_str(line);

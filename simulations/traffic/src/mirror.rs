@@ -102,6 +102,7 @@ pub(crate) fn mirror_vehicles(
             Some(e) => {
                 if let Ok((mut p, mut veh)) = q.get_mut(e) {
                     p.xy_m = xy;
+                    veh.accel_mps2 = (v.speed_mps - veh.speed_mps) / mirror.sync_interval_s;
                     veh.speed_mps = v.speed_mps;
                 }
                 e
@@ -118,6 +119,7 @@ pub(crate) fn mirror_vehicles(
                         length_m: v.length_m,
                         max_speed_mps: v.max_speed_mps,
                         speed_mps: v.speed_mps,
+                        accel_mps2: 0.0,
                     },
                     Position::new(xy.x, xy.y),
                     FeatureId {
