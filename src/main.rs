@@ -90,7 +90,7 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Export a run's tables (runs, features, kpis, snapshots, events) to Parquet or CSV.
+    /// Export a run's tables (runs, features, kpis, snapshots, events, fields) to Parquet or CSV.
     Export {
         /// The run id.
         run: i64,
@@ -125,10 +125,10 @@ enum Format {
 
 /// The simulations and scenario plugins this build knows. Each simulation crate and scenario
 /// plugin crate registers itself here when it joins the workspace.
-/// The simulations and scenario plugins this build knows.
 fn registry() -> ModuleRegistry {
     let mut r = ModuleRegistry::new();
     r.add_simulation(citytwin_traffic::TrafficModule);
+    r.add_simulation(citytwin_pollution::PollutionModule);
     r.add_scenario(citytwin_road_closure::RoadClosure);
     r.add_scenario(citytwin_signal_retiming::SignalRetiming);
     r.add_scenario(citytwin_demand_change::DemandChange);
