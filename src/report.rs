@@ -35,6 +35,9 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
 pub(crate) fn fmt_value(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e12 {
         format!("{}", v as i64)
+    } else if v.abs() < 1e-3 {
+        // Concentrations in kg/m³ and the like: keep three significant figures.
+        format!("{v:.3e}")
     } else {
         format!("{v:.4}")
     }

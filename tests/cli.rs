@@ -36,6 +36,11 @@ fn scene_copy(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
         "tripinfo = \"tripinfo.xml\"",
     );
     assert!(t.contains("tripinfo = \"tripinfo.xml\""));
+    let t = t.replace(
+        "report = \"../runs/sample_district.tracing.md\"",
+        "report = \"tracing.md\"",
+    );
+    assert!(t.contains("report = \"tracing.md\""));
     let p = dir.join("scene.toml");
     std::fs::write(&p, edit(t)).unwrap();
     p
@@ -120,8 +125,9 @@ fn run_then_show_then_export() {
     assert!(
         o.status.success()
             && t.contains("features")
-            // 184 GIS features + 62 traffic edges and 20 junctions of the SUMO network
-            && t.contains("266")
+            // 188 GIS features + 62 traffic edges and 20 junctions of the SUMO network + the
+            // chlorine release's source
+            && t.contains("271")
             && t.contains("seed")
             && t.contains('7'),
         "{t}"
@@ -252,6 +258,7 @@ fn optimize_signals_writes_plans_the_scene_can_run() {
                 && !l.starts_with("net =")
                 && !l.starts_with("routes =")
                 && !l.starts_with("tripinfo =")
+                && !l.starts_with("vehicle_sync_interval_s")
         })
         .map(|l| format!("{}\n", l.replace("[simulations.traffic]", "")))
         .collect();
@@ -317,4 +324,90 @@ fn compare_runs_a_base_and_a_variant_and_writes_a_report() {
         .output()
         .unwrap();
     assert!(!o.status.success() && text(&o).contains("missing.toml"));
+}
+
+#[test]
+fn the_sample_run_maps_the_air_raises_alerts_and_traces_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("runs.duckdb");
+    let scene = scene_copy(dir.path(), |t| t);
+    let mut hashes = Vec::new();
+    for _ in 0..2 {
+        let o = bin().arg("run").arg(&scene).arg("-q").output().unwrap();
+        let t = text(&o);
+        assert!(o.status.success(), "{t}");
+        let hash = t
+            .lines()
+            .find(|l| l.contains("state hash"))
+            .unwrap_or_else(|| panic!("{t}"))
+            .to_string();
+        hashes.push(hash);
+    }
+    assert_eq!(
+        hashes[0], hashes[1],
+        "the same scene and seed give the same state"
+    );
+
+    let s = citytwin_engine::store::RunStore::open(&store).unwrap();
+    // Maps every 5 minutes per H3 cell: traffic NO2 all along, chlorine only once the leak
+    // has started (at 900 s) and until it has blown away.
+    let no2 = s.field(1, "pollution.NO2").unwrap();
+    let ticks: std::collections::BTreeSet<u64> = no2.iter().map(|r| r.tick).collect();
+    assert!(ticks.len() >= 11, "NO2 maps at {ticks:?}");
+    assert!(
+        no2.iter()
+            .all(|r| r.unit == "kg/m3" && r.value > 0.0 && r.h3 != 0)
+    );
+    let cl = s.field(1, "pollution.chlorine").unwrap();
+    assert!(
+        cl.iter().all(|r| r.sim_time_s >= 900.0),
+        "chlorine before the leak"
+    );
+    let peak = cl.iter().map(|r| r.value).fold(0.0, f64::max);
+    assert!(
+        peak * 1e9 > 1450.0,
+        "the leak exceeds chlorine's limit somewhere: {peak}"
+    );
+
+    // Exceedances at buildings near the tanks, and the leak's start and end, as events.
+    let counts: std::collections::BTreeMap<String, i64> =
+        s.event_counts(1).unwrap().into_iter().collect();
+    assert!(
+        counts.get("pollution.exceedance").copied().unwrap_or(0) >= 3,
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.get("pollution.release_started"),
+        Some(&1),
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.get("pollution.release_ended"),
+        Some(&1),
+        "{counts:?}"
+    );
+    assert_eq!(counts.get("pollution.trace"), Some(&1), "{counts:?}");
+
+    // Mass balance: what was emitted is in the air or has left the area.
+    let kpis = s.kpis(1).unwrap();
+    for sp in ["NO2", "SO2", "chlorine", "VOC"] {
+        let last = |name: &str| {
+            kpis.iter()
+                .rev()
+                .find(|k| k.name == name && k.scope == "city")
+                .map(|k| k.value)
+                .unwrap_or_else(|| panic!("no KPI {name}"))
+        };
+        let emitted = last(&format!("pollution.{sp}.emitted"));
+        let err = last(&format!("pollution.{sp}.balance_error"));
+        assert!(
+            emitted > 0.0 && err.abs() < 1e-4 * emitted,
+            "{sp}: {err} of {emitted} kg"
+        );
+    }
+
+    // The tracing report ranks the plant's stack first for SO2.
+    let report = std::fs::read_to_string(dir.path().join("tracing.md")).unwrap();
+    let first = report.lines().find(|l| l.starts_with("| 1 |")).unwrap();
+    assert!(first.contains("stack1"), "{report}");
 }

@@ -87,7 +87,7 @@ fn sample_district_loads_every_layer() {
     assert_eq!(by_name("manholes").entities, 20);
     assert_eq!(by_name("outfalls").entities, 1);
     assert_eq!(by_name("conduits").entities, 20);
-    assert_eq!(by_name("sensors").entities, 10);
+    assert_eq!(by_name("sensors").entities, 14);
     assert_eq!(by_name("emissions").entities, 3);
     // The layers come in three CRSs and must line up in the frame: every manhole sits 6 m
     // north-east of its intersection (drainage in EPSG:4548, intersections in WGS84).
