@@ -151,7 +151,7 @@ pub fn add_puffs(
     out: &mut [f64],
 ) {
     for q in cloud.puffs.iter().filter(|q| q.species == species) {
-        let (sy, _) = q.sigmas(0.0);
+        let sy = q.sigma_now_m[0];
         let reach = 5.0 * sy.max(1.0) + grid.step_m;
         let lo_i = ((q.xy_m[0] - reach - grid.first_m[0]) / grid.step_m)
             .floor()

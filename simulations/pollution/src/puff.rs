@@ -40,12 +40,25 @@ pub struct Puff {
     pub sigma_initial_m: [f64; 2],
     /// Class the curve spread was last grown with.
     pub stability: Stability,
+    /// Effective height now (release height plus rise), m; kept up to date by
+    /// [`PuffCloud::step`] so that evaluating a puff needs no plume-rise arithmetic.
+    pub height_now_m: f64,
+    /// Total spread now (σy, σz) including buoyancy-induced and initial spread, m.
+    pub sigma_now_m: [f64; 2],
 }
 
 impl Puff {
     /// Effective height in weather `w`, m.
     fn rise(&self, w: &Weather, terrain: Terrain) -> PlumeRise {
         PlumeRise::briggs(self.height_m, self.exit, w, terrain)
+    }
+
+    fn refresh(&mut self, w: &Weather, terrain: Terrain) {
+        let r = self.rise(w, terrain);
+        let rise = r.rise_at(self.travel_m);
+        let (sy, sz) = self.sigmas(rise);
+        self.height_now_m = r.release_m + rise;
+        self.sigma_now_m = [sy, sz];
     }
 
     /// Total spread (σy, σz), m.
@@ -116,7 +129,7 @@ impl PuffCloud {
         sigma_initial_m: [f64; 2],
         w: &Weather,
     ) {
-        self.puffs.push(Puff {
+        let mut p = Puff {
             source,
             species,
             xy_m,
@@ -128,7 +141,11 @@ impl PuffCloud {
             curve_distance_m: [0.0, 0.0],
             sigma_initial_m,
             stability: w.stability,
-        });
+            height_now_m: height_m,
+            sigma_now_m: [0.0, 0.0],
+        };
+        p.refresh(w, self.terrain);
+        self.puffs.push(p);
     }
 
     /// Move and grow every puff by `dt_s` in weather `w`; drop puffs whose centre is more than
@@ -156,10 +173,11 @@ impl PuffCloud {
             p.stability = w.stability;
             // Travel keeps counting for plume rise whatever the class.
             p.travel_m += ds;
+            p.refresh(w, terrain);
         }
         let mut dropped: Vec<(u32, f64)> = Vec::new();
         self.puffs.retain(|p| {
-            let (sy, _) = p.sigmas(0.0);
+            let sy = p.sigma_now_m[0];
             let m = 4.0 * sy;
             let inside = p.xy_m[0] > bounds[0] - m
                 && p.xy_m[1] > bounds[1] - m
@@ -185,11 +203,10 @@ impl PuffCloud {
             .sum()
     }
 
-    /// One puff's concentration at a point, kg/m³.
+    /// One puff's concentration at a point, kg/m³ (its height and spread as of the last step,
+    /// the mixing height of `w`).
     pub fn puff_concentration(&self, q: &Puff, p: [f64; 2], z_m: f64, w: &Weather) -> f64 {
-        let r = q.rise(w, self.terrain);
-        let rise = r.rise_at(q.travel_m);
-        let (sy, sz) = q.sigmas(rise);
+        let [sy, sz] = q.sigma_now_m;
         if sy <= 0.0 || sz <= 0.0 {
             return 0.0;
         }
@@ -198,10 +215,9 @@ impl PuffCloud {
         if r2 > 25.0 * sy * sy {
             return 0.0;
         }
-        let h = r.release_m + rise;
         q.mass_kg / (2.0 * std::f64::consts::PI * sy * sy)
             * (-0.5 * r2 / (sy * sy)).exp()
-            * vertical_term(z_m, h, sz, w.mixing_height_m)
+            * vertical_term(z_m, q.height_now_m, sz, w.mixing_height_m)
             / (2.0 * std::f64::consts::PI).sqrt()
     }
 
