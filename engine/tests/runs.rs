@@ -154,8 +154,8 @@ fn run_round_trips_through_the_store_and_exports() {
     assert_eq!(r.state_hash, out.state_hash);
     assert_eq!(store.scene_toml(out.run_id).unwrap(), scene.source);
     let counts = store.row_counts(out.run_id).unwrap();
-    // 184 loaded features + 200 walkers; snapshots of 200 walkers at ticks 0,10,…,50.
-    assert_eq!(counts[0], ("features".to_string(), 384));
+    // 188 loaded features + 200 walkers; snapshots of 200 walkers at ticks 0,10,…,50.
+    assert_eq!(counts[0], ("features".to_string(), 388));
     assert_eq!(counts[2], ("snapshots".to_string(), 6 * 200));
     let kpis = store.kpis(out.run_id).unwrap();
     let buildings: Vec<f64> = kpis
@@ -179,7 +179,20 @@ fn run_round_trips_through_the_store_and_exports() {
     let files = store
         .export(out.run_id, &csv_dir, ExportFormat::Csv)
         .unwrap();
-    assert_eq!(files.len(), 5);
+    assert_eq!(files.len(), 6);
+    // Maps: every walker counted in some H3 cell at ticks 0, 10, …, 50.
+    let map = store.field(out.run_id, "walkers.count").unwrap();
+    let ticks: std::collections::BTreeSet<u64> = map.iter().map(|r| r.tick).collect();
+    assert_eq!(
+        ticks.into_iter().collect::<Vec<_>>(),
+        vec![0, 10, 20, 30, 40, 50]
+    );
+    for t in [0, 50] {
+        let total: f64 = map.iter().filter(|r| r.tick == t).map(|r| r.value).sum();
+        assert_eq!(total, 200.0, "tick {t}");
+    }
+    let fields_csv = std::fs::read_to_string(csv_dir.join("fields.csv")).unwrap();
+    assert_eq!(fields_csv.lines().count(), 1 + map.len());
     let snap_csv = std::fs::read_to_string(csv_dir.join("snapshots.csv")).unwrap();
     assert_eq!(snap_csv.lines().count(), 1 + 1200);
     assert!(snap_csv.starts_with("run_id,tick,sim_time_s,entity,x_m,y_m,z_m,speed_mps,h3"));

@@ -59,6 +59,29 @@ fn walk(
     }
 }
 
+/// Walkers per H3 cell, as a map in the store's `fields` table every 10 ticks.
+fn walker_map(
+    clock: Res<SimClock>,
+    index: Res<SpatialIndex>,
+    mut fields: ResMut<FieldLog>,
+    q: Query<Entity, With<Vehicle>>,
+) {
+    if !clock.tick().is_multiple_of(10) {
+        return;
+    }
+    let mut cells = std::collections::BTreeMap::<u64, f64>::new();
+    for e in &q {
+        if let Some(c) = index.cell_of(e) {
+            *cells.entry(u64::from(c)).or_default() += 1.0;
+        }
+    }
+    fields.push(FieldSample {
+        name: "walkers.count".into(),
+        unit: "1",
+        cells: cells.into_iter().collect(),
+    });
+}
+
 fn walker_kpis(mut kpis: ResMut<Kpis>, q: Query<&Vehicle>) {
     let n = q.iter().count().max(1) as f64;
     kpis.set(
@@ -97,7 +120,10 @@ impl SceneModule for Walkers {
         app.insert_resource(WalkerRng(rng))
             .insert_resource(PanicAt(p.panic_at_tick))
             .add_systems(SimStep, walk.in_set(SimSet::Physics))
-            .add_systems(SimStep, walker_kpis.in_set(SimSet::Metrics));
+            .add_systems(
+                SimStep,
+                (walker_kpis, walker_map).chain().in_set(SimSet::Metrics),
+            );
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! # citytwin-plugin-testkit
 //!
 //! Run a scenario plugin on the sample district (`scenes/sample_district.toml`, with its
-//! traffic) in a few lines, for a plugin's tests:
+//! traffic and air quality) in a few lines, for a plugin's tests:
 //!
 //! ```no_run
 //! # use citytwin_engine::modules::SceneModule;
@@ -19,8 +19,9 @@
 //! # }
 //! ```
 //!
-//! The scene is written to a temporary folder with absolute data paths and no tripinfo file;
-//! the registry holds the traffic simulation and the plugin under test.
+//! The scene is written to a temporary folder with absolute data paths, no tripinfo file and the
+//! tracing report inside the folder; the registry holds the traffic and pollution simulations
+//! and the plugin under test.
 
 use std::path::PathBuf;
 
@@ -62,12 +63,17 @@ impl SampleRun {
         let text = std::fs::read_to_string(repo().join("scenes/sample_district.toml"))
             .map_err(|e| e.to_string())?
             .replace("\"../data/", &format!("\"{}/", data.display()))
-            .replace("tripinfo = \"../runs/sample_district.tripinfo.xml\"\n", "");
+            .replace("tripinfo = \"../runs/sample_district.tripinfo.xml\"\n", "")
+            .replace(
+                "\"../runs/sample_district.tracing.md\"",
+                &format!("\"{}\"", dir.path().join("tracing.md").display()),
+            );
         let path = dir.path().join("scene.toml");
         std::fs::write(&path, format!("{text}\n{extra}\n")).map_err(|e| e.to_string())?;
         let scene = Scene::load(&path).map_err(|e| e.to_string())?;
         let mut registry = ModuleRegistry::new();
         registry.add_simulation(citytwin_traffic::TrafficModule);
+        registry.add_simulation(citytwin_pollution::PollutionModule);
         registry.add_scenario(plugin);
         let sim = Sim::build(
             &scene,

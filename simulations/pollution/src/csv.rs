@@ -21,6 +21,14 @@ pub(crate) struct Row<'t, 'a> {
     pub line: usize,
 }
 
+/// A file's text; the error names the file and what it was meant to be (`"weather file"`).
+pub(crate) fn read_text(file: &Path, what: &str) -> Result<String, PollutionError> {
+    std::fs::read_to_string(file).map_err(|e| PollutionError::Io {
+        file: file.to_path_buf(),
+        message: format!("cannot read the {what}: {e}"),
+    })
+}
+
 impl<'a> Table<'a> {
     /// Split `text` into a header and rows; blank lines and lines starting with `#` are skipped.
     pub fn parse(file: &Path, text: &'a str) -> Result<Self, PollutionError> {
@@ -70,6 +78,22 @@ impl<'a> Table<'a> {
         self.columns.contains_key(col)
     }
 
+    /// An error at the header unless it names every one of `cols`, and `time_s` or `time`.
+    pub fn require(&self, cols: &[&str]) -> Result<(), PollutionError> {
+        let header = |message: String| PollutionError::Parse {
+            file: self.file.clone(),
+            line: 1,
+            message,
+        };
+        if !self.has("time_s") && !self.has("time") {
+            return Err(header("no `time_s` or `time` column".into()));
+        }
+        match cols.iter().find(|c| !self.has(c)) {
+            Some(c) => Err(header(format!("no `{c}` column"))),
+            None => Ok(()),
+        }
+    }
+
     /// The data rows in file order.
     pub fn rows(&self) -> impl Iterator<Item = Row<'_, 'a>> {
         self.rows.iter().map(|(line, f)| Row {
@@ -109,6 +133,19 @@ impl Row<'_, '_> {
                 _ => Err(self.err(format!("column `{col}`: '{s}' is not a number"))),
             },
         }
+    }
+
+    /// The row's time in seconds after the scene start: `time_s`, or `time` as an RFC 3339 time
+    /// (e.g. `2026-07-15T07:30:00+08:00`) less the scene start `start_unix_s`.
+    pub fn time_s(&self, start_unix_s: f64) -> Result<f64, PollutionError> {
+        if let Some(t) = self.opt_f64("time_s")? {
+            return Ok(t);
+        }
+        let s = self.str("time")?;
+        let ts: jiff::Timestamp = s
+            .parse()
+            .map_err(|e| self.err(format!("column `time`: '{s}' is not an RFC 3339 time: {e}")))?;
+        Ok(ts.as_millisecond() as f64 / 1000.0 - start_unix_s)
     }
 
     /// A number in `col`.

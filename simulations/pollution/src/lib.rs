@@ -45,7 +45,7 @@ use serde::Deserialize;
 
 pub use error::PollutionError;
 use grid::{Boundary, EulerGrid, GridSpec};
-use puff::PuffCloud;
+use puff::{PuffCloud, SourceGeometry};
 use sigma::Curves;
 pub use systems::read_readings;
 use weather::{Stability, StabilitySpec, Terrain, Weather, WeatherRecord, WeatherSeries};
@@ -346,15 +346,6 @@ struct SourceState {
     pending_kg: f64,
     /// Seconds since the last puff.
     since_puff_s: f64,
-}
-
-/// A source as the models see it.
-#[derive(Clone, Copy, Debug)]
-struct SourceGeom {
-    xy_m: [f64; 2],
-    height_m: f64,
-    exit: plume::StackExit,
-    sigma0_m: [f64; 2],
 }
 
 /// The pollution simulation's state in the world.
@@ -896,14 +887,14 @@ fn source_geom(
     pos: Option<&Position>,
     shape: Option<&Shape>,
     height: Option<&ReleaseHeight>,
-) -> Option<SourceGeom> {
+) -> Option<SourceGeometry> {
     match src.kind {
         EmissionKind::Stack {
             height_m,
             diameter_m,
             exit_velocity_mps,
             exit_temperature_k,
-        } => pos.map(|p| SourceGeom {
+        } => pos.map(|p| SourceGeometry {
             xy_m: [p.xy_m.x, p.xy_m.y],
             height_m,
             exit: plume::StackExit {
@@ -919,14 +910,14 @@ fn source_geom(
                 let c = s.0.centroid()?;
                 // ISC's virtual point source: an area of side L starts σy = L/4.3 wide.
                 let side = s.0.unsigned_area().sqrt();
-                Some(SourceGeom {
+                Some(SourceGeometry {
                     xy_m: [c.x(), c.y()],
                     height_m: h,
                     exit: plume::StackExit::default(),
                     sigma0_m: [side / 4.3, 1.0],
                 })
             } else {
-                pos.map(|p| SourceGeom {
+                pos.map(|p| SourceGeometry {
                     xy_m: [p.xy_m.x, p.xy_m.y],
                     height_m: h,
                     exit: plume::StackExit::default(),

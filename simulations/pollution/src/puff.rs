@@ -14,6 +14,19 @@ use crate::plume::{PlumeRise, StackExit, vertical_term};
 use crate::sigma::Curves;
 use crate::weather::{Stability, Terrain, Weather};
 
+/// Where and how a source releases: the geometry both plumes and puffs start from.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct SourceGeometry {
+    /// Position in the frame, m.
+    pub xy_m: [f64; 2],
+    /// Height of the stack top or release above ground, m.
+    pub height_m: f64,
+    /// Stack exit (zeros for a passive release).
+    pub exit: StackExit,
+    /// Initial spread (σy, σz), m: an area source's size, a release's own mixing.
+    pub sigma0_m: [f64; 2],
+}
+
 /// One puff.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Puff {
@@ -116,32 +129,29 @@ impl PuffCloud {
         }
     }
 
-    /// Release a puff.
-    #[allow(clippy::too_many_arguments)]
+    /// Release a puff of `mass_kg` from `at`, tagged with the caller's source and species
+    /// indices.
     pub fn release(
         &mut self,
         source: u32,
         species: u32,
-        xy_m: [f64; 2],
-        height_m: f64,
-        exit: StackExit,
+        at: &SourceGeometry,
         mass_kg: f64,
-        sigma_initial_m: [f64; 2],
         w: &Weather,
     ) {
         let mut p = Puff {
             source,
             species,
-            xy_m,
+            xy_m: at.xy_m,
             mass_kg,
-            height_m,
-            exit,
+            height_m: at.height_m,
+            exit: at.exit,
             travel_m: 0.0,
             sigma_curve_m: [0.0, 0.0],
             curve_distance_m: [0.0, 0.0],
-            sigma_initial_m,
+            sigma_initial_m: at.sigma0_m,
             stability: w.stability,
-            height_now_m: height_m,
+            height_now_m: at.height_m,
             sigma_now_m: [0.0, 0.0],
         };
         p.refresh(w, self.terrain);
@@ -236,6 +246,14 @@ mod tests {
     use super::*;
     use crate::plume::Plume;
 
+    /// A passive point release at the origin, `h` m up.
+    fn at(h: f64) -> SourceGeometry {
+        SourceGeometry {
+            height_m: h,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn long_steady_release_converges_to_the_plume() {
         let w = Weather {
@@ -251,16 +269,7 @@ mod tests {
         let mut cloud = PuffCloud::new(curves, terrain);
         let dt = 2.0;
         for _ in 0..1500 {
-            cloud.release(
-                0,
-                0,
-                [0.0, 0.0],
-                5.0,
-                StackExit::default(),
-                q * dt,
-                [0.0; 2],
-                &w,
-            );
+            cloud.release(0, 0, &at(5.0), q * dt, &w);
             cloud.step(dt, &w, [-5000.0, -5000.0, 5000.0, 5000.0]);
         }
         let d = w.downwind();
@@ -290,16 +299,7 @@ mod tests {
         };
         let mut cloud = PuffCloud::new(Curves::BriggsUrban, Terrain::Urban);
         for _ in 0..60 {
-            cloud.release(
-                0,
-                0,
-                [0.0, 0.0],
-                2.0,
-                StackExit::default(),
-                1.0,
-                [0.0; 2],
-                &w,
-            );
+            cloud.release(0, 0, &at(2.0), 1.0, &w);
             cloud.step(1.0, &w, [-1e4, -1e4, 1e4, 1e4]);
         }
         for _ in 0..300 {
@@ -323,16 +323,7 @@ mod tests {
             air_temperature_k: 293.15,
         };
         let mut cloud = PuffCloud::new(Curves::BriggsRural, Terrain::Rural);
-        cloud.release(
-            0,
-            0,
-            [0.0, 0.0],
-            2.0,
-            StackExit::default(),
-            1.0,
-            [0.0; 2],
-            &w,
-        );
+        cloud.release(0, 0, &at(2.0), 1.0, &w);
         for _ in 0..100 {
             cloud.step(1.0, &w, [-1e4, -1e4, 1e4, 1e4]);
         }

@@ -11,6 +11,18 @@ use geo::Centroid;
 use super::*;
 use crate::emission::EmissionClass;
 use crate::plume::Plume;
+use crate::puff::SourceGeometry;
+
+/// An emission source as the systems read it (queried `Without<Vehicle>`, so that reading
+/// sources' positions provably never races the traffic moving vehicles in the same set).
+type SourceItem = (
+    Entity,
+    &'static EmissionSource,
+    Option<&'static Position>,
+    Option<&'static Shape>,
+    Option<&'static ReleaseHeight>,
+    Option<&'static FeatureId>,
+);
 
 /// Switch timed releases on and off (their entities' rates), with events.
 pub(crate) fn drive_releases(
@@ -60,13 +72,7 @@ pub(crate) fn drive_releases(
 pub(crate) fn step_pollution(
     clock: Res<SimClock>,
     mut sim: ResMut<PollutionSim>,
-    sources: Query<(
-        Entity,
-        &EmissionSource,
-        Option<&Position>,
-        Option<&Shape>,
-        Option<&ReleaseHeight>,
-    )>,
+    sources: Query<SourceItem, Without<Vehicle>>,
 ) {
     let sim = &mut *sim;
     let (dt, t) = (clock.step_s(), clock.elapsed_s());
@@ -81,7 +87,7 @@ pub(crate) fn step_pollution(
     list.sort_by_key(|s| s.0);
     let interval = sim.params.puff_interval_s;
     let (terrain, curves) = (sim.terrain, sim.curves);
-    for (e, src, pos, shape, height) in &list {
+    for (e, src, pos, shape, height, _) in &list {
         let Some(g) = source_geom(src, *pos, *shape, *height) else {
             continue;
         };
@@ -117,16 +123,8 @@ pub(crate) fn step_pollution(
                     let mass = std::mem::take(&mut st.pending_kg);
                     st.since_puff_s = 0.0;
                     if mass > 0.0 {
-                        sim.puffs.release(
-                            e.to_bits() as u32,
-                            s as u32,
-                            g.xy_m,
-                            g.height_m,
-                            g.exit,
-                            mass,
-                            g.sigma0_m,
-                            &w,
-                        );
+                        sim.puffs
+                            .release(e.to_bits() as u32, s as u32, &g, mass, &w);
                         sim.balance[s].puff_emitted_kg += mass;
                     }
                 }
@@ -419,14 +417,7 @@ pub(crate) fn trace_when_due(
     clock: Res<SimClock>,
     mut sim: ResMut<PollutionSim>,
     rng: Res<SimRng>,
-    sources: Query<(
-        Entity,
-        &EmissionSource,
-        Option<&Position>,
-        Option<&Shape>,
-        Option<&ReleaseHeight>,
-        Option<&FeatureId>,
-    )>,
+    sources: Query<SourceItem, Without<Vehicle>>,
     mut kpis: ResMut<Kpis>,
     mut events: ResMut<EventLog>,
 ) {
@@ -495,10 +486,7 @@ pub(crate) fn trace_when_due(
 #[derive(Clone, Debug)]
 struct Candidate {
     id: String,
-    xy_m: [f64; 2],
-    height_m: f64,
-    exit: plume::StackExit,
-    sigma0_m: [f64; 2],
+    at: SourceGeometry,
 }
 
 fn run_tracing(
@@ -506,14 +494,7 @@ fn run_tracing(
     tp: &TracingParams,
     dt_s: f64,
     rng: &SimRng,
-    sources: &Query<(
-        Entity,
-        &EmissionSource,
-        Option<&Position>,
-        Option<&Shape>,
-        Option<&ReleaseHeight>,
-        Option<&FeatureId>,
-    )>,
+    sources: &Query<SourceItem, Without<Vehicle>>,
 ) -> Result<(tracing::TraceResult, String), String> {
     let end = tp.end_s.unwrap_or(f64::INFINITY);
     let (mut readings, origin_desc, t0) = match &sim.file_readings {
@@ -566,28 +547,24 @@ fn run_tracing(
         };
         let id = fid.map(|f| f.id.clone()).unwrap_or_else(|| format!("{e}"));
         if let Some(c) = cands.iter_mut().find(|c| {
-            (c.xy_m[0] - g.xy_m[0]).abs() < 1.0
-                && (c.xy_m[1] - g.xy_m[1]).abs() < 1.0
-                && (c.height_m - g.height_m).abs() < 0.5
+            (c.at.xy_m[0] - g.xy_m[0]).abs() < 1.0
+                && (c.at.xy_m[1] - g.xy_m[1]).abs() < 1.0
+                && (c.at.height_m - g.height_m).abs() < 0.5
         }) {
             c.id = format!("{} + {id}", c.id);
             continue;
         }
-        cands.push(Candidate {
-            id,
-            xy_m: g.xy_m,
-            height_m: g.height_m,
-            exit: g.exit,
-            sigma0_m: g.sigma0_m,
-        });
+        cands.push(Candidate { id, at: g });
     }
     for (id, xy, h) in &sim.extra_candidates {
         cands.push(Candidate {
             id: id.clone(),
-            xy_m: *xy,
-            height_m: *h,
-            exit: plume::StackExit::default(),
-            sigma0_m: [1.0, 1.0],
+            at: SourceGeometry {
+                xy_m: *xy,
+                height_m: *h,
+                exit: plume::StackExit::default(),
+                sigma0_m: [1.0, 1.0],
+            },
         });
     }
     let avg = sim.params.receptor_interval_s;
@@ -680,7 +657,7 @@ fn footprint(
         pending += dt_s;
         since += dt_s;
         if since >= interval - 1e-9 {
-            cloud.release(0, 0, c.xy_m, c.height_m, c.exit, pending, c.sigma0_m, &w);
+            cloud.release(0, 0, &c.at, pending, &w);
             pending = 0.0;
             since = 0.0;
         }
@@ -725,49 +702,26 @@ pub fn read_readings(
     stations: &BTreeMap<String, [f64; 2]>,
     start_unix_s: f64,
 ) -> Result<Vec<Reading>, PollutionError> {
-    let text = std::fs::read_to_string(path).map_err(|e| PollutionError::Io {
-        file: path.to_path_buf(),
-        message: format!("cannot read the readings file: {e}"),
-    })?;
+    let text = crate::csv::read_text(path, "readings file")?;
     let table = crate::csv::Table::parse(path, &text)?;
-    let err = |line: usize, message: String| PollutionError::Parse {
-        file: path.to_path_buf(),
-        line,
-        message,
-    };
-    for c in ["station", "pollutant", "value_ug_m3"] {
-        if !table.has(c) {
-            return Err(err(1, format!("no `{c}` column")));
-        }
-    }
-    if !table.has("time_s") && !table.has("time") {
-        return Err(err(1, "no `time_s` or `time` column".into()));
-    }
+    table.require(&["station", "pollutant", "value_ug_m3"])?;
     let mut out = Vec::new();
     for row in table.rows() {
+        let err = |message: String| PollutionError::Parse {
+            file: path.to_path_buf(),
+            line: row.line,
+            message,
+        };
         let station = row.str("station")?.to_string();
         let Some(&xy) = stations.get(&station) else {
-            return Err(err(
-                row.line,
-                format!("station '{station}' is not a sensor of the scene"),
-            ));
+            return Err(err(format!(
+                "station '{station}' is not a sensor of the scene"
+            )));
         };
-        let t_s = match row.opt_f64("time_s")? {
-            Some(t) => t,
-            None => {
-                let s = row.str("time")?;
-                let ts: jiff::Timestamp = s
-                    .parse()
-                    .map_err(|e| err(row.line, format!("column `time`: '{s}': {e}")))?;
-                ts.as_millisecond() as f64 / 1000.0 - start_unix_s
-            }
-        };
+        let t_s = row.time_s(start_unix_s)?;
         let v = row.f64("value_ug_m3")?;
         if v < 0.0 {
-            return Err(err(
-                row.line,
-                format!("column `value_ug_m3`: {v} is negative"),
-            ));
+            return Err(err(format!("column `value_ug_m3`: {v} is negative")));
         }
         out.push(Reading {
             station,

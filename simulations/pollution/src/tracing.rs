@@ -154,17 +154,21 @@ pub fn nnls(a: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
     x
 }
 
-/// Unconstrained least squares on the columns in `set` (normal equations, Cholesky), solved in
-/// column-scaled form for conditioning.
-fn least_squares(a: &[Vec<f64>], b: &[f64], set: &[usize]) -> Vec<f64> {
-    let p = set.len();
-    let scale: Vec<f64> = set
-        .iter()
+/// 1/‖column‖ for the columns in `set` (1 for an all-zero column).
+fn column_scales(a: &[Vec<f64>], set: &[usize]) -> Vec<f64> {
+    set.iter()
         .map(|&j| {
             let n = a[j].iter().map(|v| v * v).sum::<f64>().sqrt();
             if n > 0.0 { 1.0 / n } else { 1.0 }
         })
-        .collect();
+        .collect()
+}
+
+/// Unconstrained least squares on the columns in `set` (normal equations, Cholesky), solved in
+/// column-scaled form for conditioning.
+fn least_squares(a: &[Vec<f64>], b: &[f64], set: &[usize]) -> Vec<f64> {
+    let p = set.len();
+    let scale = column_scales(a, set);
     let mut g = vec![0.0; p * p];
     let mut rhs = vec![0.0; p];
     for (u, &ju) in set.iter().enumerate() {
@@ -222,13 +226,7 @@ fn cholesky_solve(g: &mut [f64], p: usize, r: &[f64]) -> Vec<f64> {
 /// ~1e-9 and a background column is 1: unscaled, the Gram matrix spans 18 orders of magnitude).
 fn inverse_diagonal(a: &[Vec<f64>], set: &[usize]) -> Vec<f64> {
     let p = set.len();
-    let scale: Vec<f64> = set
-        .iter()
-        .map(|&j| {
-            let n = a[j].iter().map(|v| v * v).sum::<f64>().sqrt();
-            if n > 0.0 { 1.0 / n } else { 1.0 }
-        })
-        .collect();
+    let scale = column_scales(a, set);
     let mut gram = vec![0.0; p * p];
     for (x, &jx) in set.iter().enumerate() {
         for (y, &jy) in set.iter().enumerate() {

@@ -357,42 +357,20 @@ impl WeatherSeries {
         start_unix_s: f64,
         default_mixing_m: f64,
     ) -> Result<Self, PollutionError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PollutionError::Io {
-            file: path.to_path_buf(),
-            message: format!("cannot read the weather file: {e}"),
-        })?;
+        let text = crate::csv::read_text(path, "weather file")?;
         let table = crate::csv::Table::parse(path, &text)?;
         let at = |line: usize, message: String| PollutionError::Parse {
             file: path.to_path_buf(),
             line,
             message,
         };
-        let has_time_s = table.has("time_s");
-        if !has_time_s && !table.has("time") {
-            return Err(at(1, "no `time_s` or `time` column".into()));
-        }
-        for c in ["wind_speed_mps", "wind_from_deg"] {
-            if !table.has(c) {
-                return Err(at(1, format!("no `{c}` column")));
-            }
-        }
+        table.require(&["wind_speed_mps", "wind_from_deg"])?;
         if !table.has("stability") && !table.has("cloud_oktas") {
             return Err(at(1, "no `stability` or `cloud_oktas` column".into()));
         }
         let mut records: Vec<WeatherRecord> = Vec::new();
         for row in table.rows() {
-            let from_s = if has_time_s {
-                row.f64("time_s")?
-            } else {
-                let s = row.str("time")?;
-                let ts: jiff::Timestamp = s.parse().map_err(|e| {
-                    at(
-                        row.line,
-                        format!("column `time`: '{s}' is not an RFC 3339 time: {e}"),
-                    )
-                })?;
-                ts.as_millisecond() as f64 / 1000.0 - start_unix_s
-            };
+            let from_s = row.time_s(start_unix_s)?;
             let stability = match row.opt_str("stability") {
                 Some(s) if !s.is_empty() => {
                     StabilitySpec::Class(Stability::parse(s).ok_or_else(|| {

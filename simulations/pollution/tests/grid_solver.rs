@@ -43,6 +43,7 @@ fn closed_grid_conserves_mass_with_the_wind_at_any_angle() {
         }
         for (s, m0) in m0.iter().enumerate() {
             let drift = (g.mass_kg(s) - m0).abs() / m0;
+            eprintln!("wind to {to_deg}°, species {s}: mass drift {drift:.2e} after 600 steps");
             assert!(
                 drift < 1e-3,
                 "wind to {to_deg}°, species {s}: drift {drift}"
@@ -124,6 +125,11 @@ fn a_cloud_drifts_and_spreads_as_the_analytical_solution() {
     assert!((mx - cx - want).abs() < 0.5 * dx, "x drift {}", mx - cx);
     assert!((my - cy - want).abs() < 0.5 * dx, "y drift {}", my - cy);
     let var = s0 * s0 + 2.0 * k * secs;
+    eprintln!(
+        "drift ({:.1}, {:.1}) m for ({want:.1}, {want:.1}); variance ({vx:.0}, {vy:.0}) m² for {var:.0}",
+        mx - cx,
+        my - cy
+    );
     // The limiter adds a little numerical diffusion; a first-order scheme would add ~u·dx/2·t
     // (3 000 m² here, +53 %).
     for v in [vx, vy] {

@@ -14,57 +14,48 @@ fn build_error(dir: &std::path::Path, pollution: &str) -> String {
     }
 }
 
-#[test]
-fn bad_weather_files_name_the_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let w = dir.path().join("weather.csv");
-    std::fs::write(
-        &w,
-        "time_s,wind_speed_mps,wind_from_deg,stability\n0,3,90,D\n600,3,95,G\n",
-    )
-    .unwrap();
-    let e = build_error(
-        dir.path(),
+/// The error a scene gives when its weather file holds `csv`.
+fn weather_error(dir: &std::path::Path, csv: &str) -> String {
+    let w = dir.join("weather.csv");
+    std::fs::write(&w, csv).unwrap();
+    build_error(
+        dir,
         &format!(
             "[simulations.pollution]\nweather = {{ file = \"{}\" }}",
             w.display()
         ),
+    )
+}
+
+#[test]
+fn bad_weather_files_name_the_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = weather_error(
+        dir.path(),
+        "time_s,wind_speed_mps,wind_from_deg,stability\n0,3,90,D\n600,3,95,G\n",
     );
     assert!(
         e.contains("weather.csv:3") && e.contains("`stability`") && e.contains("'G'"),
         "{e}"
     );
-
-    std::fs::write(
-        &w,
-        "time_s,wind_speed_mps,wind_from_deg,stability\n0,3,90,D\n600,-2,95,C\n",
-    )
-    .unwrap();
-    let e = build_error(
+    let e = weather_error(
         dir.path(),
-        &format!(
-            "[simulations.pollution]\nweather = {{ file = \"{}\" }}",
-            w.display()
-        ),
+        "time_s,wind_speed_mps,wind_from_deg,stability\n0,3,90,D\n600,-2,95,C\n",
     );
     assert!(
         e.contains("weather.csv:3") && e.contains("wind speed -2"),
         "{e}"
     );
-
-    std::fs::write(&w, "time_s,wind_speed_mps,stability\n0,3,D\n").unwrap();
-    let e = build_error(
-        dir.path(),
-        &format!(
-            "[simulations.pollution]\nweather = {{ file = \"{}\" }}",
-            w.display()
-        ),
-    );
+    let e = weather_error(dir.path(), "time_s,wind_speed_mps,stability\n0,3,D\n");
     assert!(
         e.contains("weather.csv:1") && e.contains("`wind_from_deg`"),
         "{e}"
     );
-
+    let e = weather_error(
+        dir.path(),
+        "time,wind_speed_mps,wind_from_deg,stability\n2026-07-15 morning,3,90,D\n",
+    );
+    assert!(e.contains("weather.csv:2") && e.contains("`time`"), "{e}");
     let e = build_error(
         dir.path(),
         "[simulations.pollution]\nweather = { file = \"/no/such/weather.csv\" }",
