@@ -13,7 +13,8 @@
 //! - [`scene`], [`import`], [`sim`], [`modules`]: scene files, data import, building and stepping
 //!   a simulation, and the registry of simulations and scenario plugins.
 //! - [`store`], [`recorder`], [`wkb`]: the run store and how a run gets into it.
-//! - [`control`]: the commands scenario plugins and couplings send to the simulations.
+//! - [`control`]: the commands scenario plugins and couplings send to the simulations, and the
+//!   rain falling on the city.
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map and the invariants.
 
@@ -38,7 +39,7 @@ pub mod wkb;
 /// The items most code needs.
 pub mod prelude {
     pub use crate::clock::SimClock;
-    pub use crate::control::{DemandCommand, RoadCommand};
+    pub use crate::control::{DemandCommand, Rainfall, RoadCommand};
     pub use crate::geo_frame::{GeoFrame, LonLat};
     pub use crate::hash::{StateHash, StateHashAppExt, StateHasher};
     pub use crate::index::SpatialIndex;

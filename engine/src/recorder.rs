@@ -121,16 +121,27 @@ pub struct FieldSample {
 }
 
 /// Field samples raised this tick; the recorder drains it every tick. Simulations decide how
-/// often they push (their own map interval).
+/// often they push (their own map interval). The latest map of each name stays readable, so
+/// plugins and couplings can act on it (an exposure zone, flooded cells).
 #[derive(Resource, Default, Debug)]
 pub struct FieldLog {
     pending: Vec<FieldSample>,
+    latest: BTreeMap<String, (u64, FieldSample)>,
 }
 
 impl FieldLog {
     /// Record a map at the current tick.
     pub fn push(&mut self, sample: FieldSample) {
+        let version = self.latest.get(&sample.name).map_or(1, |(v, _)| v + 1);
+        self.latest
+            .insert(sample.name.clone(), (version, sample.clone()));
         self.pending.push(sample);
+    }
+
+    /// The latest map named `name` and its version (1 for the first map, then 2, …; a reader
+    /// that keeps the version it saw knows when a new map has come).
+    pub fn latest(&self, name: &str) -> Option<(u64, &FieldSample)> {
+        self.latest.get(name).map(|(v, s)| (*v, s))
     }
 
     /// Maps pushed this tick so far.

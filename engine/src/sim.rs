@@ -71,8 +71,10 @@ impl Plugin for EnginePlugin {
             .add_schedule(new_sim_schedule(self.strict_schedule))
             .add_systems(
                 SimStep,
-                crate::control::clear_commands.in_set(SimSet::Advance),
+                (crate::control::clear_commands, crate::control::clear_rain)
+                    .in_set(SimSet::Advance),
             )
+            .add_systems(SimStep, crate::control::rain_kpis.in_set(SimSet::Metrics))
             .add_systems(
                 SimStep,
                 (

@@ -552,7 +552,7 @@ pub fn load_layer(
                         .map_err(&fail)?
                         .unwrap_or(293.15),
                     },
-                    None => EmissionKind::Area,
+                    None => EmissionKind::Area { height_m: 0.0 },
                 };
                 let src = EmissionSource {
                     pollutant,

@@ -64,8 +64,12 @@ pub enum EmissionKind {
         /// Exit temperature, K.
         exit_temperature_k: f64,
     },
-    /// A ground-level release over an area ([`super::Shape`] polygon) or at a point.
-    Area,
+    /// A passive release (no exit velocity or heat) over an area ([`super::Shape`] polygon) or
+    /// at a point: a tank farm, a spill, a leaking valve.
+    Area {
+        /// Height of the release above ground, m (0 for a ground-level area).
+        height_m: f64,
+    },
 }
 
 /// Something that emits a pollutant.
