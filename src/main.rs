@@ -133,6 +133,8 @@ fn registry() -> ModuleRegistry {
     r.add_scenario(citytwin_signal_retiming::SignalRetiming);
     r.add_scenario(citytwin_demand_change::DemandChange);
     r.add_scenario(citytwin_green_wave::GreenWave);
+    r.add_scenario(citytwin_rainstorm::Rainstorm);
+    r.add_scenario(citytwin_chemical_leak::ChemicalLeak);
     r
 }
 

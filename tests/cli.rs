@@ -126,7 +126,7 @@ fn run_then_show_then_export() {
         o.status.success()
             && t.contains("features")
             // 188 GIS features + 62 traffic edges and 20 junctions of the SUMO network + the
-            // chlorine release's source
+            // chemical_leak plugin's release
             && t.contains("271")
             && t.contains("seed")
             && t.contains('7'),
@@ -376,14 +376,14 @@ fn the_sample_run_maps_the_air_raises_alerts_and_traces_the_source() {
         counts.get("pollution.exceedance").copied().unwrap_or(0) >= 3,
         "{counts:?}"
     );
-    assert_eq!(
-        counts.get("pollution.release_started"),
-        Some(&1),
-        "{counts:?}"
-    );
-    assert_eq!(
-        counts.get("pollution.release_ended"),
-        Some(&1),
+    assert_eq!(counts.get("scenario.leak_started"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("scenario.leak_ended"), Some(&1), "{counts:?}");
+    assert!(
+        counts
+            .get("scenario.leak_reached_building")
+            .copied()
+            .unwrap_or(0)
+            >= 3,
         "{counts:?}"
     );
     assert_eq!(counts.get("pollution.trace"), Some(&1), "{counts:?}");

@@ -144,8 +144,8 @@ pub fn scene_with(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
 }
 
 /// The sample scene's text with its relative paths made absolute, so it can be written anywhere,
-/// and without its `[simulations]`: those crates build on the engine, so its tests cannot load
-/// them (the simulations' own tests run the full scene).
+/// and without its `[simulations]` and `[[scenario]]`s: those crates build on the engine, so its
+/// tests cannot load them (their own tests and the app's run the full scene).
 pub fn sample_text_absolute() -> String {
     let data = repo().join("data").canonicalize().unwrap();
     let text = std::fs::read_to_string(sample_scene())
@@ -157,7 +157,8 @@ pub fn sample_text_absolute() -> String {
     let mut skipping = false;
     for line in text.lines() {
         if line.starts_with('[') {
-            skipping = line.trim_start_matches('[').starts_with("simulations");
+            let table = line.trim_start_matches('[');
+            skipping = table.starts_with("simulations") || table.starts_with("scenario");
         }
         if !skipping {
             out.push_str(line);

@@ -19,9 +19,9 @@
 //! # }
 //! ```
 //!
-//! The scene is written to a temporary folder with absolute data paths, no tripinfo file and the
-//! tracing report inside the folder; the registry holds the traffic and pollution simulations
-//! and the plugin under test.
+//! The scene is written to a temporary folder with absolute data paths, no tripinfo file, the
+//! tracing report inside the folder and none of the sample's own `[[scenario]]`s; the registry
+//! holds the traffic and pollution simulations and the plugin under test.
 
 use std::path::PathBuf;
 
@@ -68,8 +68,20 @@ impl SampleRun {
                 "\"../runs/sample_district.tracing.md\"",
                 &format!("\"{}\"", dir.path().join("tracing.md").display()),
             );
+        // The sample's own scenarios are other plugins: only the one under test runs.
+        let mut own = String::new();
+        let mut skipping = false;
+        for line in text.lines() {
+            if line.starts_with('[') {
+                skipping = line.starts_with("[[scenario]]");
+            }
+            if !skipping {
+                own.push_str(line);
+                own.push('\n');
+            }
+        }
         let path = dir.path().join("scene.toml");
-        std::fs::write(&path, format!("{text}\n{extra}\n")).map_err(|e| e.to_string())?;
+        std::fs::write(&path, format!("{own}\n{extra}\n")).map_err(|e| e.to_string())?;
         let scene = Scene::load(&path).map_err(|e| e.to_string())?;
         let mut registry = ModuleRegistry::new();
         registry.add_simulation(citytwin_traffic::TrafficModule);

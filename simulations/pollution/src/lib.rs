@@ -15,8 +15,8 @@
 //! - [`tracing`]: which candidate sources explain station readings (non-negative least squares).
 //!
 //! In a scene, `[simulations.pollution]` switches it on ([`PollutionParams`] lists the keys).
-//! Every [`EmissionSource`] entity emits — the scene's emission layers, the timed `release`s of
-//! the parameters, and any a scenario plugin spawns at run time; vehicles emit into the grid
+//! Every [`EmissionSource`] entity emits — the scene's emission layers and any a scenario plugin
+//! spawns or changes at run time (a leak: the `chemical_leak` plugin); vehicles emit into the grid
 //! in [`SimSet::Coupling`]. Station readings are KPIs, maps go to the store's `fields` table per
 //! H3 cell, exceedances are events, and a tracing report is written when its window closes.
 
@@ -64,8 +64,8 @@ pub struct PollutionParams {
     #[serde(default)]
     pub curves: Option<String>,
     /// How stacks and area sources are modelled: `plume` (steady), `puff`, or `auto` (default:
-    /// plumes while the weather is constant, puffs when it changes during the run). Timed
-    /// releases, and any source whose rate changes, are always puffs.
+    /// plumes while the weather is constant, puffs when it changes during the run). A source
+    /// whose rate changes (a leak that starts and stops) turns to puffs from that moment.
     #[serde(default = "default_point_model")]
     pub point_model: String,
     /// Seconds between puffs of a source. Default 10 s.
@@ -108,9 +108,6 @@ pub struct PollutionParams {
     /// Default: EU one-hour limits NO2 200, SO2 350; PM2.5 25.
     #[serde(default = "default_thresholds")]
     pub thresholds_ug_m3: BTreeMap<String, f64>,
-    /// Timed releases (a leak, an accident).
-    #[serde(default)]
-    pub release: Vec<ReleaseParams>,
     /// Source tracing over a window of readings.
     #[serde(default)]
     pub tracing: Option<TracingParams>,
@@ -142,34 +139,6 @@ pub struct WeatherParams {
     /// Air temperature, K. Default 293.15 K.
     #[serde(default = "default_air_temp")]
     pub air_temperature_k: f64,
-}
-
-/// `[[simulations.pollution.release]]`: a release with a start and a duration.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReleaseParams {
-    /// Name (its feature id in layer `pollution`).
-    pub name: String,
-    /// Substance.
-    pub pollutant: String,
-    /// Where: the id of a feature of the scene (e.g. `tanks`), or give `lon` and `lat`.
-    #[serde(default)]
-    pub at: Option<String>,
-    /// Longitude, degrees.
-    #[serde(default)]
-    pub lon: Option<f64>,
-    /// Latitude, degrees.
-    #[serde(default)]
-    pub lat: Option<f64>,
-    /// Height above ground, m. Default 1 m.
-    #[serde(default = "default_release_height")]
-    pub height_m: f64,
-    /// Start, s after the scene start.
-    pub start_s: f64,
-    /// Duration, s.
-    pub duration_s: f64,
-    /// Rate while it lasts, kg/s.
-    pub rate_kg_s: f64,
 }
 
 /// `[simulations.pollution.tracing]`: rank candidate sources by how well they explain readings.
@@ -220,7 +189,7 @@ pub struct CandidateParams {
     /// Latitude, degrees.
     pub lat: f64,
     /// Release height, m. Default 1 m.
-    #[serde(default = "default_release_height")]
+    #[serde(default = "default_candidate_height")]
     pub height_m: f64,
 }
 
@@ -272,7 +241,7 @@ fn default_mixing() -> f64 {
 fn default_air_temp() -> f64 {
     293.15
 }
-fn default_release_height() -> f64 {
+fn default_candidate_height() -> f64 {
     1.0
 }
 fn default_traffic_species() -> BTreeMap<String, String> {
@@ -298,17 +267,6 @@ pub enum PointModel {
     Plume,
     /// Puffs.
     Puff,
-}
-
-/// A timed release and its entity.
-#[derive(Clone, Debug)]
-pub struct Release {
-    /// Parameters.
-    pub params: ReleaseParams,
-    /// The [`EmissionSource`] entity it drives.
-    pub entity: Entity,
-    /// Whether it is emitting.
-    pub active: bool,
 }
 
 /// Mass balance of one species, kg.
@@ -369,8 +327,6 @@ pub struct PollutionSim {
     pub grid_species: Vec<usize>,
     /// Mass balance per species.
     pub balance: Vec<Balance>,
-    /// Timed releases.
-    pub releases: Vec<Release>,
     /// Station readings so far (for tracing from the run).
     pub readings: Vec<Reading>,
     params: PollutionParams,
@@ -500,9 +456,7 @@ impl SceneModule for PollutionModule {
             .add_systems(
                 SimStep,
                 (
-                    (systems::drive_releases, systems::step_pollution)
-                        .chain()
-                        .in_set(SimSet::Physics),
+                    systems::step_pollution.in_set(SimSet::Physics),
                     systems::traffic_emissions.in_set(SimSet::Coupling),
                     (
                         systems::sample_stations,
@@ -669,43 +623,6 @@ fn setup(p: PollutionParams, app: &mut App) -> Result<PollutionSim, String> {
         })
         .collect();
 
-    // Releases become emission-source entities that the module switches on and off.
-    let mut releases = Vec::new();
-    for (k, r) in p.release.iter().enumerate() {
-        let at = |m: String| format!("`release[{k}]` ('{}'): {m}", r.name);
-        positive(&format!("release[{k}].rate_kg_s"), r.rate_kg_s)?;
-        positive(&format!("release[{k}].duration_s"), r.duration_s)?;
-        if !(r.start_s.is_finite() && r.start_s >= 0.0) {
-            return Err(at("`start_s` must be zero or positive".into()));
-        }
-        let xy = place(app, &frame, r.at.as_deref(), r.lon, r.lat).map_err(at)?;
-        idx(&r.pollutant, &mut species);
-        let entity = app
-            .world_mut()
-            .spawn((
-                Kind(EntityKind::EmissionSource),
-                FeatureId {
-                    layer: "pollution".into(),
-                    id: r.name.clone(),
-                },
-                Position {
-                    xy_m: bevy::math::DVec2::new(xy[0], xy[1]),
-                    z_m: 0.0,
-                },
-                EmissionSource {
-                    pollutant: r.pollutant.clone(),
-                    rate_kg_s: 0.0,
-                    kind: EmissionKind::Area,
-                },
-                ReleaseHeight(r.height_m),
-            ))
-            .id();
-        releases.push(Release {
-            params: r.clone(),
-            entity,
-            active: false,
-        });
-    }
     let mut extra_candidates = Vec::new();
     let (mut report_path, mut file_readings) = (None, None);
     if let Some(t) = &p.tracing {
@@ -755,7 +672,6 @@ fn setup(p: PollutionParams, app: &mut App) -> Result<PollutionSim, String> {
         grid: EulerGrid::new(spec, nspecies, Boundary::Open),
         grid_species,
         balance,
-        releases,
         readings: Vec::new(),
         params: p,
         point_model,
@@ -777,46 +693,6 @@ fn world_index(app: &App) -> SpatialIndex {
     let frame = world.resource::<GeoFrame>().clone();
     let res = world.resource::<SpatialIndex>().resolution();
     SpatialIndex::new(frame, res)
-}
-
-/// The height of a release above ground, m (an [`EmissionKind::Area`] source at a point).
-#[derive(Component, Clone, Copy, Debug)]
-pub struct ReleaseHeight(pub f64);
-
-/// Where a release or candidate is: a feature's id or a longitude/latitude.
-fn place(
-    app: &mut App,
-    frame: &GeoFrame,
-    at: Option<&str>,
-    lon: Option<f64>,
-    lat: Option<f64>,
-) -> Result<[f64; 2], String> {
-    match (at, lon, lat) {
-        (Some(id), None, None) => {
-            let world = app.world_mut();
-            let mut q = world.query::<(&FeatureId, Option<&Position>, Option<&Shape>)>();
-            let mut found = None;
-            for (f, pos, shape) in q.iter(world) {
-                if f.id == id || format!("{}/{}", f.layer, f.id) == id {
-                    found = shape
-                        .and_then(|s| s.0.centroid())
-                        .map(|c| [c.x(), c.y()])
-                        .or(pos.map(|p| [p.xy_m.x, p.xy_m.y]));
-                    break;
-                }
-            }
-            found.ok_or_else(|| format!("`at`: no feature with id '{id}' in the scene"))
-        }
-        (None, Some(lon), Some(lat)) => {
-            let ll = LonLat::new(lon, lat);
-            if !ll.is_valid() {
-                return Err(format!("({lon}, {lat}) is not a valid longitude/latitude"));
-            }
-            let c = frame.to_local(ll);
-            Ok([c.x, c.y])
-        }
-        _ => Err("give either `at` (a feature id) or both `lon` and `lat`".into()),
-    }
 }
 
 fn weather_series(
@@ -886,7 +762,6 @@ fn source_geom(
     src: &EmissionSource,
     pos: Option<&Position>,
     shape: Option<&Shape>,
-    height: Option<&ReleaseHeight>,
 ) -> Option<SourceGeometry> {
     match src.kind {
         EmissionKind::Stack {
@@ -904,8 +779,7 @@ fn source_geom(
             },
             sigma0_m: [0.0, 0.0],
         }),
-        EmissionKind::Area => {
-            let h = height.map(|h| h.0).unwrap_or(0.0);
+        EmissionKind::Area { height_m: h } => {
             if let Some(s) = shape {
                 let c = s.0.centroid()?;
                 // ISC's virtual point source: an area of side L starts σy = L/4.3 wide.

@@ -20,52 +20,8 @@ type SourceItem = (
     &'static EmissionSource,
     Option<&'static Position>,
     Option<&'static Shape>,
-    Option<&'static ReleaseHeight>,
     Option<&'static FeatureId>,
 );
-
-/// Switch timed releases on and off (their entities' rates), with events.
-pub(crate) fn drive_releases(
-    clock: Res<SimClock>,
-    mut sim: ResMut<PollutionSim>,
-    mut sources: Query<&mut EmissionSource>,
-    mut events: ResMut<EventLog>,
-) {
-    let t = clock.elapsed_s();
-    for r in &mut sim.releases {
-        let on = t >= r.params.start_s && t < r.params.start_s + r.params.duration_s;
-        if on == r.active {
-            continue;
-        }
-        r.active = on;
-        if let Ok(mut src) = sources.get_mut(r.entity) {
-            src.rate_kg_s = if on { r.params.rate_kg_s } else { 0.0 };
-        }
-        events.push(SimEvent {
-            kind: if on {
-                "pollution.release_started".into()
-            } else {
-                "pollution.release_ended".into()
-            },
-            entity: Some(r.entity),
-            xy_m: None,
-            message: if on {
-                format!(
-                    "release '{}' of {} started: {} g/s for {} s",
-                    r.params.name,
-                    r.params.pollutant,
-                    r.params.rate_kg_s * 1000.0,
-                    r.params.duration_s
-                )
-            } else {
-                format!(
-                    "release '{}' of {} ended",
-                    r.params.name, r.params.pollutant
-                )
-            },
-        });
-    }
-}
 
 /// One step of the dispersion models: plumes for this step's weather, puffs released and moved,
 /// the grid advanced.
@@ -87,17 +43,13 @@ pub(crate) fn step_pollution(
     list.sort_by_key(|s| s.0);
     let interval = sim.params.puff_interval_s;
     let (terrain, curves) = (sim.terrain, sim.curves);
-    for (e, src, pos, shape, height, _) in &list {
-        let Some(g) = source_geom(src, *pos, *shape, *height) else {
+    for (e, src, pos, shape, _) in &list {
+        let Some(g) = source_geom(src, *pos, *shape) else {
             continue;
         };
         let s = sim.species_index(&src.pollutant);
         let st = sim.sources.entry(*e).or_insert(SourceState {
-            mode: if height.is_some() {
-                PointModel::Puff
-            } else {
-                default_mode
-            },
+            mode: default_mode,
             rate_kg_s: src.rate_kg_s,
             pending_kg: 0.0,
             since_puff_s: 0.0,
@@ -541,8 +493,8 @@ fn run_tracing(
     let mut cands: Vec<Candidate> = Vec::new();
     let mut list: Vec<_> = sources.iter().collect();
     list.sort_by_key(|s| s.0);
-    for (e, src, pos, shape, h, fid) in list {
-        let Some(g) = source_geom(src, pos, shape, h) else {
+    for (e, src, pos, shape, fid) in list {
+        let Some(g) = source_geom(src, pos, shape) else {
             continue;
         };
         let id = fid.map(|f| f.id.clone()).unwrap_or_else(|| format!("{e}"));

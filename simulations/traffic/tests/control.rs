@@ -290,8 +290,9 @@ fn district_sim(seed: u64) -> Sim {
     for line in text.lines() {
         if line.starts_with('[') {
             let table = line.trim_start_matches('[');
-            skipping =
-                table.starts_with("simulations.") && !table.starts_with("simulations.traffic");
+            skipping = (table.starts_with("simulations.")
+                && !table.starts_with("simulations.traffic"))
+                || table.starts_with("scenario");
         }
         if !skipping && !line.starts_with("tripinfo") {
             kept.push_str(line);
