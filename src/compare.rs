@@ -4,15 +4,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use citytwin_engine::runner::{RunRequest, run_scene};
 use citytwin_engine::scene::Scene;
 use citytwin_engine::sim::SimOptions;
 use citytwin_engine::store::{RunStatus, RunStore};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::report::{fmt_value, table};
 
@@ -62,51 +62,32 @@ pub fn compare(
         .map(|p| Scene::load(p).map_err(anyhow::Error::from))
         .collect::<Result<_>>()?;
     let store_path = store.unwrap_or_else(|| scenes[0].store_path());
-    let mut ran = Vec::new();
-    for scene in &scenes {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} ticks, eta {eta}")
-                .expect("the progress template is valid")
-                .progress_chars("=> "),
-        );
-        bar.set_message(format!("running '{}'", scene.meta.name));
-        // Runs go one after another: they share the store, which one process writes at a time.
-        let outcome = run_scene(
-            RunRequest {
-                scene,
-                registry,
-                opts: SimOptions {
-                    seed,
-                    ..Default::default()
-                },
-                store_path: store_path.clone(),
-                stop: Arc::new(AtomicBool::new(false)),
-            },
-            &mut |t, end| {
-                bar.set_length(end);
-                bar.set_position(t);
-            },
-        )?;
-        bar.finish_and_clear();
-        if outcome.status != RunStatus::Completed {
-            bail!(
-                "run {} of '{}' ended {:?}: {}",
-                outcome.run_id,
-                scene.meta.name,
-                outcome.status,
-                outcome.error.unwrap_or_default()
-            );
+    // Each scene runs into a store of its own, as many at a time as there are cores (one
+    // DuckDB file has one writer); the runs are then gathered into the store in scene order, so
+    // their ids do not depend on which finished first.
+    let scratch = store_path.with_extension(format!("compare-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("cannot create {}", scratch.display()))?;
+    let outcome = run_all(&scenes, registry, seed, &scratch);
+    let gathered = outcome.and_then(|walls| {
+        let st = RunStore::open(&store_path)
+            .with_context(|| format!("cannot open {}", store_path.display()))?;
+        let mut ran = Vec::new();
+        for (k, (scene, wall_s)) in scenes.iter().zip(walls).enumerate() {
+            let ids = st.absorb(&scratch.join(format!("run-{k}.duckdb")))?;
+            ran.push(Ran {
+                name: scene.meta.name.clone(),
+                file: scene.path.clone(),
+                run_id: *ids.last().context("a run went missing")?,
+                wall_s,
+                kpis: BTreeMap::new(),
+                series: BTreeMap::new(),
+            });
         }
-        ran.push(Ran {
-            name: scene.meta.name.clone(),
-            file: scene.path.clone(),
-            run_id: outcome.run_id,
-            wall_s: outcome.wall_s,
-            kpis: BTreeMap::new(),
-            series: BTreeMap::new(),
-        });
-    }
+        Ok(ran)
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mut ran = gathered?;
     let st = RunStore::open(&store_path)
         .with_context(|| format!("cannot reopen {}", store_path.display()))?;
     for r in &mut ran {
@@ -199,7 +180,7 @@ pub fn compare(
     for row in &rows {
         writeln!(md, "| {} |", row.join(" | "))?;
     }
-    // charts of the KPIs over time, one SVG each beside the report
+    // charts of the KPIs over time, one PNG each beside the report
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -218,8 +199,8 @@ pub fn compare(
         if lines.iter().all(|(_, s)| s.len() < 2) {
             continue;
         }
-        let file = format!("{stem}-{}.svg", name.replace('.', "_"));
-        std::fs::write(dir.join(&file), svg_chart(name, unit, &lines))
+        let file = format!("{stem}-{}.png", name.replace('.', "_"));
+        std::fs::write(dir.join(&file), png_chart(name, unit, &lines)?)
             .with_context(|| format!("cannot write {}", dir.join(&file).display()))?;
         writeln!(md, "![{name}]({file})\n")?;
     }
@@ -232,12 +213,95 @@ pub fn compare(
     Ok(())
 }
 
-/// A line chart of one KPI over simulated time, one line per run, as SVG.
-fn svg_chart(title: &str, unit: &str, lines: &[(&str, &[(f64, f64)])]) -> String {
-    const COLOURS: [&str; 6] = [
-        "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
+/// Run every scene, each into `scratch/run-K.duckdb`, a few at a time; the wall times in scene
+/// order, or the first failure.
+fn run_all(
+    scenes: &[Scene],
+    registry: &citytwin_engine::modules::ModuleRegistry,
+    seed: Option<u64>,
+    scratch: &Path,
+) -> Result<Vec<f64>> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(scenes.len())
+        .max(1);
+    let bars = MultiProgress::new();
+    let style =
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} ticks, eta {eta}")
+            .expect("the progress template is valid")
+            .progress_chars("=> ");
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<f64>>>> =
+        Mutex::new((0..scenes.len()).map(|_| None).collect());
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            sc.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(scene) = scenes.get(k) else { break };
+                    let bar = bars.add(ProgressBar::new(0));
+                    bar.set_style(style.clone());
+                    bar.set_message(format!("running '{}'", scene.meta.name));
+                    let r = run_scene(
+                        RunRequest {
+                            scene,
+                            registry,
+                            opts: SimOptions {
+                                seed,
+                                ..Default::default()
+                            },
+                            store_path: scratch.join(format!("run-{k}.duckdb")),
+                            stop: Arc::new(AtomicBool::new(false)),
+                        },
+                        &mut |t, end| {
+                            bar.set_length(end);
+                            bar.set_position(t);
+                        },
+                    )
+                    .map_err(anyhow::Error::from)
+                    .and_then(|o| {
+                        if o.status == RunStatus::Completed {
+                            Ok(o.wall_s)
+                        } else {
+                            Err(anyhow::anyhow!(
+                                "'{}' ended {:?}: {}",
+                                scene.meta.name,
+                                o.status,
+                                o.error.unwrap_or_default()
+                            ))
+                        }
+                    });
+                    bar.finish_and_clear();
+                    if let Ok(mut slots) = results.lock() {
+                        slots[k] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let slots = results
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a run panicked"))?;
+    slots
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("a run did not finish"))))
+        .collect()
+}
+
+/// A line chart of one KPI over simulated time, one line per run, as a PNG image.
+fn png_chart(title: &str, unit: &str, lines: &[(&str, &[(f64, f64)])]) -> Result<Vec<u8>> {
+    use plotters::prelude::*;
+    const COLOURS: [RGBColor; 6] = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(255, 127, 14),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
     ];
-    let (w, h, left, right, top, bottom) = (720.0, 360.0, 70.0, 20.0, 40.0, 80.0);
+    register_chart_font();
+    let (w, h) = (900u32, 440u32);
     let (mut x0, mut x1, mut y0, mut y1) =
         (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, f64::NEG_INFINITY);
     for &(x, y) in lines.iter().flat_map(|(_, s)| s.iter()) {
@@ -252,64 +316,117 @@ fn svg_chart(title: &str, unit: &str, lines: &[(&str, &[(f64, f64)])]) -> String
     if y1.is_nan() || y1 <= y0 {
         y1 = y0 + 1.0;
     }
-    let sx = |x: f64| left + (x - x0) / (x1 - x0) * (w - left - right);
-    let sy = |y: f64| h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom);
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"22\" font-size=\"15\">{} ({})</text>\n",
-        esc(title),
-        esc(unit)
-    );
-    let axis_y = h - bottom;
-    svg += &format!(
-        "<line x1=\"{left}\" y1=\"{axis_y}\" x2=\"{}\" y2=\"{axis_y}\" stroke=\"black\"/>\n<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{axis_y}\" stroke=\"black\"/>\n",
-        w - right
-    );
-    for i in 0..=4 {
-        let f = i as f64 / 4.0;
-        let (x, y) = (x0 + f * (x1 - x0), y0 + f * (y1 - y0));
-        svg += &format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.0} s</text>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/>\n",
-            sx(x),
-            axis_y + 16.0,
-            x,
-            left - 6.0,
-            sy(y) + 4.0,
-            short(y),
-            sy(y),
-            w - right,
-            sy(y)
-        );
+    y1 += 0.05 * (y1 - y0);
+    let mut rgb = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        let draw = |e: &dyn std::fmt::Display| anyhow::anyhow!("drawing the chart of {title}: {e}");
+        root.fill(&WHITE).map_err(|e| draw(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("{title} ({unit})"), ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| draw(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("simulated time (s)")
+            .y_desc(unit)
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| draw(&e))?;
+        for (i, (name, s)) in lines.iter().enumerate() {
+            let c = COLOURS[i % COLOURS.len()];
+            chart
+                .draw_series(LineSeries::new(s.iter().copied(), c.stroke_width(2)))
+                .map_err(|e| draw(&e))?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(|e| draw(&e))?;
+        root.present().map_err(|e| draw(&e))?;
     }
-    for (i, (name, s)) in lines.iter().enumerate() {
-        let c = COLOURS[i % COLOURS.len()];
-        let path: Vec<String> = s
-            .iter()
-            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
-            .collect();
-        let ly = axis_y + 36.0 + 14.0 * i as f64;
-        svg += &format!(
-            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n<rect x=\"{:.1}\" y=\"{:.1}\" width=\"14\" height=\"4\" fill=\"{c}\"/>\n<text x=\"{:.1}\" y=\"{:.1}\">{}</text>\n",
-            path.join(" "),
-            left,
-            ly - 4.0,
-            left + 20.0,
-            ly,
-            esc(name)
-        );
-    }
-    svg + "</svg>\n"
+    Ok(encode_png(w, h, &rgb))
 }
 
-fn short(v: f64) -> String {
-    if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
+/// The charts' font (DejaVu Sans, `assets/fonts/`), registered once.
+fn register_chart_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+        // The font is built in and valid; a failure here would only lose the labels.
+        let _ =
+            plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, FONT);
+    });
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// An 8-bit RGB image as PNG (no filtering; zlib from miniz_oxide).
+fn encode_png(w: u32, h: u32, rgb: &[u8]) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let row = w as usize * 3;
+    let mut raw = Vec::with_capacity((row + 1) * h as usize);
+    for line in rgb.chunks(row) {
+        raw.push(0); // filter: none
+        raw.extend_from_slice(line);
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit, truecolour, deflate, no filter, no interlace
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6),
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn png_is_well_formed() {
+        // The CRC of "IEND" is fixed by the PNG spec.
+        let png = encode_png(2, 1, &[255, 0, 0, 0, 0, 255]);
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+        assert!(png.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]));
+        let idat = png.windows(4).position(|w| w == b"IDAT").unwrap();
+        let len = u32::from_be_bytes(png[idat - 4..idat].try_into().unwrap()) as usize;
+        let raw =
+            miniz_oxide::inflate::decompress_to_vec_zlib(&png[idat + 4..idat + 4 + len]).unwrap();
+        assert_eq!(raw, vec![0, 255, 0, 0, 0, 0, 255]);
+    }
 }

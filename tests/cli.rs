@@ -308,14 +308,41 @@ fn compare_runs_a_base_and_a_variant_and_writes_a_report() {
             && md.contains("Arterial closed"),
         "{md}"
     );
-    // a chart per KPI over time, referenced by the report
-    let chart = dir.path().join("report-traffic_mean_travel_time_s.svg");
-    let svg = std::fs::read_to_string(&chart).unwrap();
-    assert!(
-        svg.starts_with("<svg") && svg.matches("<polyline").count() == 2,
-        "{svg}"
+    // a chart per KPI over time, referenced by the report: a 900 × 440 PNG with two coloured
+    // lines (the base's blue and the variant's red appear among its pixels)
+    let chart = dir.path().join("report-traffic_mean_travel_time_s.png");
+    let png = std::fs::read(&chart).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 5_000);
+    assert_eq!(&png[16..24], &[0, 0, 3, 132, 0, 0, 1, 184]);
+    let idat = png.windows(4).position(|w| w == b"IDAT").unwrap();
+    let len = u32::from_be_bytes(png[idat - 4..idat].try_into().unwrap()) as usize;
+    let raw = miniz_oxide::inflate::decompress_to_vec_zlib(&png[idat + 4..idat + 4 + len]).unwrap();
+    let has = |rgb: [u8; 3]| {
+        raw.chunks(900 * 3 + 1)
+            .any(|row| row[1..].chunks(3).any(|p| p == rgb))
+    };
+    assert!(has([31, 119, 180]) && has([214, 39, 40]), "both runs drawn");
+    assert!(md.contains("](report-traffic_mean_travel_time_s.png)"));
+    // the runs are in the store in scene order, and the base ran as it runs alone
+    let store = citytwin_engine::store::RunStore::open(dir.path().join("runs.duckdb")).unwrap();
+    let runs = store.runs().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        (
+            runs[0].id,
+            runs[0].scene_name.as_str(),
+            runs[1].scene_name.as_str()
+        ),
+        (1, "Sample district (Hefei)", "Arterial closed")
     );
-    assert!(md.contains("](report-traffic_mean_travel_time_s.svg)"));
+    let base_hash = runs[0].state_hash.clone().unwrap();
+    drop(store);
+    let o = bin().arg("run").arg(&base).arg("-q").output().unwrap();
+    let t = text(&o);
+    assert!(
+        o.status.success() && t.contains(&base_hash),
+        "{base_hash}\n{t}"
+    );
     // a variant that does not load is an error naming it
     let o = bin()
         .arg("compare")
@@ -410,4 +437,21 @@ fn the_sample_run_maps_the_air_raises_alerts_and_traces_the_source() {
     let report = std::fs::read_to_string(dir.path().join("tracing.md")).unwrap();
     let first = report.lines().find(|l| l.starts_with("| 1 |")).unwrap();
     assert!(first.contains("stack1"), "{report}");
+}
+
+#[test]
+fn every_scene_in_scenes_checks() {
+    let mut n = 0;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(repo().join("scenes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    names.sort();
+    for scene in names {
+        let o = bin().arg("check").arg(&scene).output().unwrap();
+        assert!(o.status.success(), "{}: {}", scene.display(), text(&o));
+        n += 1;
+    }
+    assert!(n >= 6, "{n} scenes");
 }

@@ -404,6 +404,54 @@ impl RunStore {
         Ok(id)
     }
 
+    /// Copy every run of another store file into this one, in run order, each under the next
+    /// free id here; returns the new ids. Used to run scenes in parallel, each into its own
+    /// store, and gather them. Nothing is changed in `other`; if a copy fails, the runs copied
+    /// so far stay and the error names the file.
+    pub fn absorb(&self, other: &Path) -> Result<Vec<i64>, StoreError> {
+        let quoted = other.display().to_string().replace('\'', "''");
+        self.db(self
+            .conn
+            .execute_batch(&format!("ATTACH '{quoted}' AS other (READ_ONLY)")))?;
+        let copied = (|| {
+            let mut st = self.db(self
+                .conn
+                .prepare("SELECT run_id FROM other.runs ORDER BY run_id"))?;
+            let old: Vec<i64> = self
+                .db(st.query_map([], |r| r.get(0)))?
+                .map(|r| self.db(r))
+                .collect::<Result<_, _>>()?;
+            let mut new_ids = Vec::new();
+            for id in old {
+                let new: i64 = self.db(self.conn.query_row(
+                    "SELECT coalesce(max(run_id), 0) + 1 FROM runs",
+                    [],
+                    |r| r.get(0),
+                ))?;
+                let mut sql = String::from("BEGIN TRANSACTION;\n");
+                for t in RUN_TABLES {
+                    sql += &format!(
+                        "INSERT INTO {t} SELECT {new}, * EXCLUDE (run_id) FROM other.{t} WHERE run_id = {id};\n"
+                    );
+                }
+                sql += "COMMIT;";
+                if let Err(e) = self.conn.execute_batch(&sql) {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(StoreError::Db {
+                        path: other.to_path_buf(),
+                        source: e,
+                    });
+                }
+                new_ids.push(new);
+            }
+            Ok(new_ids)
+        })();
+        let detached = self.db(self.conn.execute_batch("DETACH other"));
+        let ids = copied?;
+        detached?;
+        Ok(ids)
+    }
+
     /// Update a running run's progress (ticks done), so an interrupted run shows how far it got.
     pub fn progress(&self, id: i64, ticks: u64) -> Result<(), StoreError> {
         self.db(self.conn.execute(
