@@ -135,6 +135,7 @@ fn registry() -> ModuleRegistry {
     r.add_scenario(citytwin_green_wave::GreenWave);
     r.add_scenario(citytwin_rainstorm::Rainstorm);
     r.add_scenario(citytwin_chemical_leak::ChemicalLeak);
+    r.add_scenario(citytwin_plugin_template::SpeedLimit);
     r
 }
 

@@ -145,15 +145,22 @@ impl SceneModule for ChemicalLeak {
             reached: BTreeSet::new(),
             people_reached: 0,
         });
-        app.add_systems(
-            SimStep,
-            (switch_leaks, affected_zone)
-                .chain()
-                .in_set(SimSet::Scenario),
-        );
+        // One pair of systems serves every leak of the scene.
+        if !app.world().contains_resource::<LeakSystemsAdded>() {
+            app.insert_resource(LeakSystemsAdded);
+            app.add_systems(
+                SimStep,
+                (switch_leaks, affected_zone)
+                    .chain()
+                    .in_set(SimSet::Scenario),
+            );
+        }
         Ok(())
     }
 }
+
+#[derive(Resource)]
+struct LeakSystemsAdded;
 
 /// Where the release is, in the frame.
 fn place(app: &mut App, p: &ChemicalLeakParams) -> Result<DVec2, String> {
@@ -209,6 +216,7 @@ fn switch_leaks(
 ) {
     let t = clock.elapsed_s();
     for mut leak in &mut leaks {
+        // (The recorder sorts a tick's events, so the order leaks are visited in cannot show.)
         let p = &leak.params;
         let on = t >= p.start_s && t < p.start_s + p.duration_s;
         if on == leak.active {

@@ -344,12 +344,19 @@ impl SceneModule for Rainstorm {
             gauge: p.gauge,
             name: p.name,
         });
-        app.add_systems(SimStep, set_rain.in_set(SimSet::Scenario));
+        // One system serves every storm of the scene.
+        if !app.world().contains_resource::<StormSystemAdded>() {
+            app.insert_resource(StormSystemAdded);
+            app.add_systems(SimStep, set_rain.in_set(SimSet::Scenario));
+        }
         Ok(())
     }
 }
 
-/// Set this step's rain: the mean of the storm over the step.
+#[derive(Resource)]
+struct StormSystemAdded;
+
+/// Set this step's rain: the mean of each storm over the step.
 fn set_rain(clock: Res<SimClock>, storms: Query<&Storm>, mut rainfall: ResMut<Rainfall>) {
     let (t0, dt) = (clock.elapsed_s(), clock.step_s());
     for s in &storms {

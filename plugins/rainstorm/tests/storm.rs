@@ -84,3 +84,36 @@ fn bad_parameters_are_named() {
         .unwrap();
     assert!(e.contains("rain.csv:3") && e.contains("'lots'"), "{e}");
 }
+
+#[test]
+fn two_storms_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("rain.csv");
+    std::fs::write(&csv, "time_s,intensity_mm_h\n0,36\n100,0\n").unwrap();
+    let one = format!("{{ series = \"{}\", name = \"a\" }}", csv.display());
+    let two = format!(
+        "{{ series = \"{}\", name = \"b\", start_s = 50.0 }}",
+        csv.display()
+    );
+    let mut run = SampleRun::new(
+        Rainstorm,
+        &format!(
+            "[[scenario]]\nplugin = \"rainstorm\"\nparams = {one}\n\n[[scenario]]\nplugin = \"rainstorm\"\nparams = {two}"
+        ),
+    )
+    .unwrap();
+    run.steps(200);
+    // 36 mm/h = 0.01 mm/s, 100 s each: 2 mm together.
+    let d = run.kpi("rain.depth", "city").unwrap();
+    assert!((d - 2e-3).abs() < 1e-12, "{d}");
+    // The same name twice is refused.
+    let e = SampleRun::new(
+        Rainstorm,
+        &format!(
+            "[[scenario]]\nplugin = \"rainstorm\"\nparams = {one}\n\n[[scenario]]\nplugin = \"rainstorm\"\nparams = {one}"
+        ),
+    )
+    .err()
+    .unwrap();
+    assert!(e.contains("`name`") && e.contains("'a'"), "{e}");
+}

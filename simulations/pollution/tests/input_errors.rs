@@ -92,15 +92,18 @@ fn bad_parameters_name_the_key() {
 }
 
 #[test]
-fn a_release_must_be_somewhere_real() {
+fn a_tracing_candidate_must_be_somewhere_real() {
     let dir = tempfile::tempdir().unwrap();
     let e = build_error(
         dir.path(),
         "[simulations.pollution]\nweather = { wind_speed_mps = 3.0, wind_from_deg = 90.0, stability = \"D\" }\n\
-         [[simulations.pollution.release]]\nname = \"leak\"\npollutant = \"chlorine\"\nat = \"nowhere\"\n\
-         start_s = 0.0\nduration_s = 60.0\nrate_kg_s = 0.1",
+         [simulations.pollution.tracing]\npollutant = \"SO2\"\nreadings = \"run\"\n\
+         candidates = [{ id = \"yard\", lon = 517.2, lat = 31.8 }]",
     );
-    assert!(e.contains("release[0]") && e.contains("'nowhere'"), "{e}");
+    assert!(
+        e.contains("`tracing.candidates`") && e.contains("'yard'"),
+        "{e}"
+    );
 }
 
 #[test]
