@@ -91,10 +91,13 @@ pub struct SimEvent {
     pub message: String,
 }
 
-/// Events raised this tick; the recorder drains it every tick.
+/// Events raised this tick; the recorder drains it every tick and keeps the drained tick's
+/// events readable for one more step, so a plugin can react to what happened (in
+/// `SimSet::Scenario`, the tick after).
 #[derive(Resource, Default, Debug)]
 pub struct EventLog {
     pending: Vec<SimEvent>,
+    last_tick: Vec<SimEvent>,
 }
 
 impl EventLog {
@@ -106,6 +109,12 @@ impl EventLog {
     /// Events raised this tick so far.
     pub fn pending(&self) -> &[SimEvent] {
         &self.pending
+    }
+
+    /// Every event of the previous tick, in the order the store keeps them (kind, entity,
+    /// message).
+    pub fn last_tick(&self) -> &[SimEvent] {
+        &self.last_tick
     }
 }
 
@@ -453,13 +462,14 @@ pub(crate) fn record_events(
     mut log: ResMut<EventLog>,
     recorder: Option<ResMut<Recorder>>,
 ) {
-    if log.pending.is_empty() {
-        return;
-    }
     let mut events = std::mem::take(&mut log.pending);
-    let Some(mut rec) = recorder else { return };
     // Systems may push in either order within a set; the stored order must not depend on it.
     events.sort_by(|a, b| (&a.kind, a.entity, &a.message).cmp(&(&b.kind, b.entity, &b.message)));
+    log.last_tick.clone_from(&events);
+    if events.is_empty() {
+        return;
+    }
+    let Some(mut rec) = recorder else { return };
     let (tick, t) = (clock.tick(), clock.elapsed_s());
     let rows: Vec<EventRow> = events
         .into_iter()

@@ -164,6 +164,11 @@ fn run_round_trips_through_the_store_and_exports() {
         .map(|k| k.value)
         .collect();
     assert_eq!(buildings, vec![48.0; 6]);
+    // A milestone raised at tick 5 is seen by a system of the next tick.
+    assert!(
+        kpis.iter()
+            .any(|k| k.name == "walkers.reacted_at_tick" && k.value == 6.0)
+    );
     assert!(
         kpis.iter()
             .any(|k| k.name == "walkers.mean_speed" && k.value > 0.0 && k.unit == "m/s")

@@ -82,6 +82,29 @@ fn walker_map(
     });
 }
 
+/// At tick 5 the walkers announce a milestone; a scenario-style system reacts to it the tick
+/// after, through `EventLog::last_tick`.
+fn announce(clock: Res<SimClock>, mut events: ResMut<EventLog>) {
+    if clock.tick() == 5 {
+        events.push(SimEvent {
+            kind: "walkers.milestone".into(),
+            entity: None,
+            xy_m: None,
+            message: "five steps walked".into(),
+        });
+    }
+}
+
+fn react(clock: Res<SimClock>, events: Res<EventLog>, mut kpis: ResMut<Kpis>) {
+    if events
+        .last_tick()
+        .iter()
+        .any(|e| e.kind == "walkers.milestone")
+    {
+        kpis.set("walkers.reacted_at_tick", "city", clock.tick() as f64, "1");
+    }
+}
+
 fn walker_kpis(mut kpis: ResMut<Kpis>, q: Query<&Vehicle>) {
     let n = q.iter().count().max(1) as f64;
     kpis.set(
@@ -122,8 +145,11 @@ impl SceneModule for Walkers {
             .add_systems(SimStep, walk.in_set(SimSet::Physics))
             .add_systems(
                 SimStep,
-                (walker_kpis, walker_map).chain().in_set(SimSet::Metrics),
-            );
+                (walker_kpis, walker_map, announce)
+                    .chain()
+                    .in_set(SimSet::Metrics),
+            )
+            .add_systems(SimStep, react.in_set(SimSet::Scenario));
         Ok(())
     }
 }
