@@ -8,8 +8,14 @@
 
 use std::collections::BTreeMap;
 
-use bevy::prelude::App;
+use std::collections::BTreeSet;
+
+use bevy::ecs::schedule::IntoScheduleConfigs;
+use bevy::ecs::system::ScheduleSystem;
+use bevy::prelude::{App, Resource};
 use serde::de::DeserializeOwned;
+
+use crate::schedule::SimStep;
 
 /// A simulation or scenario plugin that a scene can switch on by name.
 pub trait SceneModule: Send + Sync + 'static {
@@ -34,6 +40,48 @@ pub fn parse_params<T: DeserializeOwned>(params: &toml::Table) -> Result<T, Stri
             format!("`{path}`: {inner}")
         }
     })
+}
+
+/// Check a time parameter `name`: seconds after the scene start, finite and not negative.
+pub fn check_time(name: &str, t_s: f64) -> Result<(), String> {
+    if t_s.is_finite() && t_s >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("`{name}`: {t_s} must be 0 or more seconds"))
+    }
+}
+
+/// Check a time window `[from_s, until_s)` given as parameters `from_s` and `until_s` (none:
+/// to the end of the run).
+pub fn check_window(from_s: f64, until_s: Option<f64>) -> Result<(), String> {
+    check_time("from_s", from_s)?;
+    match until_s {
+        Some(u) if !(u.is_finite() && u > from_s) => {
+            Err(format!("`until_s`: {u} must come after from_s ({from_s})"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Which modules have added their systems.
+#[derive(Resource, Default)]
+struct SystemsAdded(BTreeSet<&'static str>);
+
+/// Add a module's systems to [`SimStep`] the first time the module is built in a scene only: a
+/// scene may use a plugin many times (`[[scenario]]` twice), and one set of systems serves every
+/// instance (each instance keeps its own data, e.g. in a component). `module` is the module's
+/// name.
+pub fn add_systems_once<M>(
+    app: &mut App,
+    module: &'static str,
+    systems: impl IntoScheduleConfigs<ScheduleSystem, M>,
+) {
+    let mut added = app
+        .world_mut()
+        .get_resource_or_insert_with(SystemsAdded::default);
+    if added.0.insert(module) {
+        app.add_systems(SimStep, systems);
+    }
 }
 
 /// The modules this build of citytwin knows.

@@ -31,6 +31,7 @@ use std::collections::BTreeSet;
 
 use bevy::math::DVec2;
 use bevy::prelude::*;
+use citytwin_engine::modules::{add_systems_once, check_time};
 use citytwin_engine::prelude::*;
 use geo::Centroid;
 use h3o::CellIndex;
@@ -109,12 +110,7 @@ impl SceneModule for ChemicalLeak {
                 return Err(format!("`{k}`: {v} must be positive"));
             }
         }
-        if !(p.start_s.is_finite() && p.start_s >= 0.0) {
-            return Err(format!(
-                "`start_s`: {} must be 0 or more seconds",
-                p.start_s
-            ));
-        }
+        check_time("start_s", p.start_s)?;
         if !(p.height_m.is_finite() && p.height_m >= 0.0) {
             return Err(format!("`height_m`: {} must be 0 or more", p.height_m));
         }
@@ -145,22 +141,16 @@ impl SceneModule for ChemicalLeak {
             reached: BTreeSet::new(),
             people_reached: 0,
         });
-        // One pair of systems serves every leak of the scene.
-        if !app.world().contains_resource::<LeakSystemsAdded>() {
-            app.insert_resource(LeakSystemsAdded);
-            app.add_systems(
-                SimStep,
-                (switch_leaks, affected_zone)
-                    .chain()
-                    .in_set(SimSet::Scenario),
-            );
-        }
+        add_systems_once(
+            app,
+            "chemical_leak",
+            (switch_leaks, affected_zone)
+                .chain()
+                .in_set(SimSet::Scenario),
+        );
         Ok(())
     }
 }
-
-#[derive(Resource)]
-struct LeakSystemsAdded;
 
 /// Where the release is, in the frame.
 fn place(app: &mut App, p: &ChemicalLeakParams) -> Result<DVec2, String> {

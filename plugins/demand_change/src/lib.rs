@@ -16,6 +16,7 @@
 //! public API (`DemandCommand`).
 
 use bevy::prelude::*;
+use citytwin_engine::modules::{add_systems_once, check_window};
 use citytwin_engine::prelude::*;
 use serde::Deserialize;
 
@@ -47,9 +48,6 @@ fn one() -> f64 {
 #[derive(Component, Clone, Debug)]
 struct Change(DemandChangeParams);
 
-#[derive(Resource)]
-struct SystemAdded;
-
 impl SceneModule for DemandChange {
     fn name(&self) -> &'static str {
         "demand_change"
@@ -67,26 +65,13 @@ impl SceneModule for DemandChange {
         if !p.shift_s.is_finite() {
             return Err("`shift_s`: must be a number of seconds".into());
         }
-        if !(p.from_s.is_finite() && p.from_s >= 0.0) {
-            return Err(format!("`from_s`: {} must be 0 or more seconds", p.from_s));
-        }
-        if let Some(u) = p.until_s
-            && (u.is_nan() || u <= p.from_s)
-        {
-            return Err(format!(
-                "`until_s`: {u} must come after from_s ({})",
-                p.from_s
-            ));
-        }
+        check_window(p.from_s, p.until_s)?;
         if p.factor == 1.0 && p.shift_s == 0.0 {
             return Err("nothing to change: give `factor` (≠ 1) or `shift_s` (≠ 0)".into());
         }
         let world = app.world_mut();
         world.spawn(Change(p));
-        if !world.contains_resource::<SystemAdded>() {
-            world.insert_resource(SystemAdded);
-            app.add_systems(SimStep, act.in_set(SimSet::Scenario));
-        }
+        add_systems_once(app, "demand_change", act.in_set(SimSet::Scenario));
         Ok(())
     }
 }

@@ -17,6 +17,7 @@
 //! arrival is an event. Written only against the engine's public API (`DemandCommand`).
 
 use bevy::prelude::*;
+use citytwin_engine::modules::{add_systems_once, check_time};
 use citytwin_engine::prelude::*;
 use serde::Deserialize;
 
@@ -78,9 +79,6 @@ fn traffic_layer() -> String {
 #[derive(Component, Clone, Debug)]
 struct Call(DemandCommand);
 
-#[derive(Resource)]
-struct SystemAdded;
-
 impl SceneModule for GreenWave {
     fn name(&self) -> &'static str {
         "green_wave"
@@ -92,12 +90,7 @@ impl SceneModule for GreenWave {
 
     fn build(&self, params: &toml::Table, app: &mut App) -> Result<(), String> {
         let p: GreenWaveParams = parse_params(params)?;
-        if !(p.depart_s.is_finite() && p.depart_s >= 0.0) {
-            return Err(format!(
-                "`depart_s`: {} must be 0 or more seconds",
-                p.depart_s
-            ));
-        }
+        check_time("depart_s", p.depart_s)?;
         let world = app.world_mut();
         let roads: Vec<FeatureId> = world
             .query_filtered::<&FeatureId, With<Road>>()
@@ -126,10 +119,7 @@ impl SceneModule for GreenWave {
             depart_s: p.depart_s,
             signal_priority: p.priority,
         }));
-        if !world.contains_resource::<SystemAdded>() {
-            world.insert_resource(SystemAdded);
-            app.add_systems(SimStep, act.in_set(SimSet::Scenario));
-        }
+        add_systems_once(app, "green_wave", act.in_set(SimSet::Scenario));
         Ok(())
     }
 }

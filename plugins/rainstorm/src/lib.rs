@@ -33,6 +33,7 @@
 use std::path::{Path, PathBuf};
 
 use bevy::prelude::*;
+use citytwin_engine::modules::{add_systems_once, check_time};
 use citytwin_engine::prelude::*;
 use citytwin_engine::scene::SceneFiles;
 use serde::Deserialize;
@@ -270,12 +271,7 @@ impl SceneModule for Rainstorm {
 
     fn build(&self, params: &toml::Table, app: &mut App) -> Result<(), String> {
         let p: RainstormParams = parse_params(params)?;
-        if !(p.start_s.is_finite() && p.start_s >= 0.0) {
-            return Err(format!(
-                "`start_s`: {} must be 0 or more seconds",
-                p.start_s
-            ));
-        }
+        check_time("start_s", p.start_s)?;
         let rain = match (&p.formula, &p.series) {
             (Some(f), None) => {
                 if f.unit != "L/s/ha" && f.unit != "mm/min" {
@@ -344,17 +340,10 @@ impl SceneModule for Rainstorm {
             gauge: p.gauge,
             name: p.name,
         });
-        // One system serves every storm of the scene.
-        if !app.world().contains_resource::<StormSystemAdded>() {
-            app.insert_resource(StormSystemAdded);
-            app.add_systems(SimStep, set_rain.in_set(SimSet::Scenario));
-        }
+        add_systems_once(app, "rainstorm", set_rain.in_set(SimSet::Scenario));
         Ok(())
     }
 }
-
-#[derive(Resource)]
-struct StormSystemAdded;
 
 /// Set this step's rain: the mean of each storm over the step.
 fn set_rain(clock: Res<SimClock>, storms: Query<&Storm>, mut rainfall: ResMut<Rainfall>) {

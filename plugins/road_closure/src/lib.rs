@@ -18,6 +18,7 @@
 //! `Road` entities and sends `RoadCommand`s in `SimSet::Scenario`.
 
 use bevy::prelude::*;
+use citytwin_engine::modules::{add_systems_once, check_window};
 use citytwin_engine::prelude::*;
 use serde::Deserialize;
 
@@ -67,17 +68,7 @@ impl SceneModule for RoadClosure {
         if p.roads.is_empty() {
             return Err("`roads`: name at least one road".into());
         }
-        if !(p.from_s.is_finite() && p.from_s >= 0.0) {
-            return Err(format!("`from_s`: {} must be 0 or more seconds", p.from_s));
-        }
-        if let Some(u) = p.until_s
-            && !(u.is_finite() && u > p.from_s)
-        {
-            return Err(format!(
-                "`until_s`: {u} must come after from_s ({})",
-                p.from_s
-            ));
-        }
+        check_window(p.from_s, p.until_s)?;
         let world = app.world_mut();
         let known: Vec<FeatureId> = world
             .query_filtered::<&FeatureId, With<Road>>()
@@ -108,16 +99,10 @@ impl SceneModule for RoadClosure {
             from_s: p.from_s,
             until_s: p.until_s,
         });
-        if !world.contains_resource::<ClosureSystemAdded>() {
-            world.insert_resource(ClosureSystemAdded);
-            app.add_systems(SimStep, act.in_set(SimSet::Scenario));
-        }
+        add_systems_once(app, "road_closure", act.in_set(SimSet::Scenario));
         Ok(())
     }
 }
-
-#[derive(Resource)]
-struct ClosureSystemAdded;
 
 /// Close at `from_s`, reopen at `until_s`: the tick that reaches each moment sends the commands.
 fn act(

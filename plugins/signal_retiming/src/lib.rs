@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 
 use bevy::prelude::*;
+use citytwin_engine::modules::{add_systems_once, check_time};
 use citytwin_engine::prelude::*;
 use serde::Deserialize;
 
@@ -51,9 +52,6 @@ struct Retiming {
     programs: Vec<(FeatureId, SignalProgram)>,
 }
 
-#[derive(Resource)]
-struct SystemAdded;
-
 impl SceneModule for SignalRetiming {
     fn name(&self) -> &'static str {
         "signal_retiming"
@@ -68,9 +66,7 @@ impl SceneModule for SignalRetiming {
         if p.programs.is_empty() {
             return Err("`programs`: give at least one intersection's program".into());
         }
-        if !(p.at_s.is_finite() && p.at_s >= 0.0) {
-            return Err(format!("`at_s`: {} must be 0 or more seconds", p.at_s));
-        }
+        check_time("at_s", p.at_s)?;
         let world = app.world_mut();
         let known: Vec<(FeatureId, Intersection)> = world
             .query::<(&FeatureId, &Intersection)>()
@@ -103,10 +99,7 @@ impl SceneModule for SignalRetiming {
             at_s: p.at_s,
             programs,
         });
-        if !world.contains_resource::<SystemAdded>() {
-            world.insert_resource(SystemAdded);
-            app.add_systems(SimStep, act.in_set(SimSet::Scenario));
-        }
+        add_systems_once(app, "signal_retiming", act.in_set(SimSet::Scenario));
         Ok(())
     }
 }

@@ -16,6 +16,7 @@
 //! at the right ticks through engine commands. It uses only `citytwin-engine`'s public API.
 
 use bevy::prelude::*;
+use citytwin_engine::modules::{add_systems_once, check_window};
 use citytwin_engine::prelude::*;
 use serde::Deserialize;
 
@@ -55,10 +56,6 @@ struct Window {
     until_s: Option<f64>,
 }
 
-/// Marks that the plugin's system is in the schedule (one system serves every window).
-#[derive(Resource)]
-struct SystemAdded;
-
 impl SceneModule for SpeedLimit {
     fn name(&self) -> &'static str {
         "speed_limit"
@@ -74,17 +71,7 @@ impl SceneModule for SpeedLimit {
         if !(p.speed_kmh.is_finite() && p.speed_kmh > 0.0) {
             return Err(format!("`speed_kmh`: {} must be positive", p.speed_kmh));
         }
-        if !(p.from_s.is_finite() && p.from_s >= 0.0) {
-            return Err(format!("`from_s`: {} must be 0 or more seconds", p.from_s));
-        }
-        if let Some(u) = p.until_s
-            && !(u.is_finite() && u > p.from_s)
-        {
-            return Err(format!(
-                "`until_s`: {u} must come after from_s ({})",
-                p.from_s
-            ));
-        }
+        check_window(p.from_s, p.until_s)?;
         // Still step 3: find what it acts on among the world's entities (the simulations built theirs).
         let world = app.world_mut();
         let known: Vec<(FeatureId, f64)> = world
@@ -108,17 +95,14 @@ impl SceneModule for SpeedLimit {
         if roads.is_empty() {
             return Err("`roads`: name at least one road".into());
         }
-        // Step 4: keep what to do in a component; add the system once.
+        // Step 4: keep what to do in a component; add the system (once for every window).
         world.spawn(Window {
             roads,
             speed_mps: p.speed_kmh / 3.6,
             from_s: p.from_s,
             until_s: p.until_s,
         });
-        if !world.contains_resource::<SystemAdded>() {
-            world.insert_resource(SystemAdded);
-            app.add_systems(SimStep, act.in_set(SimSet::Scenario));
-        }
+        add_systems_once(app, "speed_limit", act.in_set(SimSet::Scenario));
         Ok(())
     }
 }
