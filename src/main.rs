@@ -129,6 +129,7 @@ fn registry() -> ModuleRegistry {
     let mut r = ModuleRegistry::new();
     r.add_simulation(citytwin_traffic::TrafficModule);
     r.add_simulation(citytwin_pollution::PollutionModule);
+    r.add_simulation(citytwin_flood::FloodModule);
     r.add_scenario(citytwin_road_closure::RoadClosure);
     r.add_scenario(citytwin_signal_retiming::SignalRetiming);
     r.add_scenario(citytwin_demand_change::DemandChange);

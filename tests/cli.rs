@@ -21,8 +21,14 @@ fn text(o: &Output) -> String {
 
 /// The sample scene with data paths made absolute and `edit` applied, written into `dir`.
 fn scene_copy(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    scene_copy_of(dir, "sample_district", edit)
+}
+
+/// A sample scene (`scenes/NAME.toml`) with its data paths made absolute and its outputs
+/// (store, trip file, tracing report) in `dir`, `edit` applied.
+fn scene_copy_of(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
     let data = repo().join("data").canonicalize().unwrap();
-    let t = std::fs::read_to_string(repo().join("scenes/sample_district.toml"))
+    let t = std::fs::read_to_string(repo().join(format!("scenes/{name}.toml")))
         .unwrap()
         .replace("\"../data/", &format!("\"{}/", data.display()));
     // Keep the store inside the test's folder too.
@@ -32,12 +38,12 @@ fn scene_copy(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     );
     assert!(t.contains("store = \"runs.duckdb\""));
     let t = t.replace(
-        "tripinfo = \"../runs/sample_district.tripinfo.xml\"",
+        &format!("tripinfo = \"../runs/{name}.tripinfo.xml\""),
         "tripinfo = \"tripinfo.xml\"",
     );
     assert!(t.contains("tripinfo = \"tripinfo.xml\""));
     let t = t.replace(
-        "report = \"../runs/sample_district.tracing.md\"",
+        &format!("report = \"../runs/{name}.tracing.md\""),
         "report = \"tracing.md\"",
     );
     assert!(t.contains("report = \"tracing.md\""));
@@ -454,4 +460,40 @@ fn every_scene_in_scenes_checks() {
         n += 1;
     }
     assert!(n >= 6, "{n} scenes");
+}
+
+#[test]
+fn the_rainstorm_floods_the_bowl_and_the_water_balance_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("runs.duckdb");
+    let scene = scene_copy_of(dir.path(), "sample_rainstorm", |t| t);
+    let o = bin().arg("run").arg(&scene).arg("-q").output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let s = citytwin_engine::store::RunStore::open(&store).unwrap();
+    let depth = s.field(1, "flood.depth").unwrap();
+    let ticks: std::collections::BTreeSet<u64> = depth.iter().map(|r| r.tick).collect();
+    assert!(ticks.len() >= 8, "depth maps at {ticks:?}");
+    let deepest = s.field(1, "flood.max_depth").unwrap();
+    let peak = deepest.iter().map(|r| r.value).fold(0.0, f64::max);
+    assert!(peak > 0.15, "the bowl floods: deepest cell mean {peak} m");
+    let counts: std::collections::BTreeMap<String, i64> =
+        s.event_counts(1).unwrap().into_iter().collect();
+    assert!(
+        counts.get("flood.road_flooded").copied().unwrap_or(0) >= 1,
+        "{counts:?}"
+    );
+    let kpis = s.kpis(1).unwrap();
+    let last = |name: &str| {
+        kpis.iter()
+            .rev()
+            .find(|k| k.name == name && k.scope == "city")
+            .map(|k| k.value)
+            .unwrap_or_else(|| panic!("no KPI {name}"))
+    };
+    let rain = last("flood.rain_volume");
+    let err = last("flood.balance_error");
+    // The design storm's depth over the DEM's open cells, and a balance within 0.1 %.
+    assert!(rain > 1000.0, "{rain} m³ of rain");
+    assert!(err.abs() < 1e-3 * rain, "balance error {err} m³ of {rain}");
 }

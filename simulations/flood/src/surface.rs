@@ -132,6 +132,8 @@ pub struct Surface {
     pub balance: Balance,
     /// Point inflows: (cell index, m³/s).
     pub inflows: Vec<(usize, f64)>,
+    /// Rain per cell on top of the uniform rain, m/s (e.g. from rain gauges); none: uniform.
+    pub rain_cell_mps: Option<Vec<f32>>,
     scale: Vec<f32>,
     qx_old: Vec<f32>,
     qy_old: Vec<f32>,
@@ -164,6 +166,7 @@ impl Surface {
             theta: 0.9,
             balance: Balance::default(),
             inflows: Vec::new(),
+            rain_cell_mps: None,
             scale: vec![1.0; nx * ny],
             qx_old: vec![0.0; (nx + 1) * ny],
             qy_old: vec![0.0; nx * (ny + 1)],
@@ -483,6 +486,7 @@ impl Surface {
         let (qx, qy, blocked) = (&self.qx, &self.qy, &self.blocked);
         let infil = self.infiltration;
         let rain = rain_mps * dt;
+        let rain_cells = self.rain_cell_mps.as_deref();
         // (infiltrated depth, negative depth clipped) per row.
         let sums: Vec<(f64, f64, f64)> = self
             .h_m
@@ -497,8 +501,9 @@ impl Surface {
                     }
                     let (w, e) = (qx[j * (nx + 1) + i], qx[j * (nx + 1) + i + 1]);
                     let (s, n) = (qy[j * nx + i], qy[(j + 1) * nx + i]);
-                    let mut h = row[i] + k * (w - e + s - n) + rain;
-                    rain_sum += rain as f64;
+                    let r = rain + rain_cells.map_or(0.0, |rc| rc[j * nx + i] * dt);
+                    let mut h = row[i] + k * (w - e + s - n) + r;
+                    rain_sum += r as f64;
                     if let Some(hz) = infil
                         && h > 0.0
                     {
