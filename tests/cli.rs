@@ -11,6 +11,15 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The last value of a city KPI in a run's samples.
+fn last_city_kpi(kpis: &[citytwin_engine::store::KpiRow], name: &str) -> f64 {
+    kpis.iter()
+        .rev()
+        .find(|k| k.name == name && k.scope == "city")
+        .map(|k| k.value)
+        .unwrap_or_else(|| panic!("no KPI {name}"))
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -424,15 +433,8 @@ fn the_sample_run_maps_the_air_raises_alerts_and_traces_the_source() {
     // Mass balance: what was emitted is in the air or has left the area.
     let kpis = s.kpis(1).unwrap();
     for sp in ["NO2", "SO2", "chlorine", "VOC"] {
-        let last = |name: &str| {
-            kpis.iter()
-                .rev()
-                .find(|k| k.name == name && k.scope == "city")
-                .map(|k| k.value)
-                .unwrap_or_else(|| panic!("no KPI {name}"))
-        };
-        let emitted = last(&format!("pollution.{sp}.emitted"));
-        let err = last(&format!("pollution.{sp}.balance_error"));
+        let emitted = last_city_kpi(&kpis, &format!("pollution.{sp}.emitted"));
+        let err = last_city_kpi(&kpis, &format!("pollution.{sp}.balance_error"));
         assert!(
             emitted > 0.0 && err.abs() < 1e-4 * emitted,
             "{sp}: {err} of {emitted} kg"
@@ -484,15 +486,8 @@ fn the_rainstorm_floods_the_bowl_and_the_water_balance_closes() {
         "{counts:?}"
     );
     let kpis = s.kpis(1).unwrap();
-    let last = |name: &str| {
-        kpis.iter()
-            .rev()
-            .find(|k| k.name == name && k.scope == "city")
-            .map(|k| k.value)
-            .unwrap_or_else(|| panic!("no KPI {name}"))
-    };
-    let rain = last("flood.rain_volume");
-    let err = last("flood.balance_error");
+    let rain = last_city_kpi(&kpis, "flood.rain_volume");
+    let err = last_city_kpi(&kpis, "flood.balance_error");
     // The design storm's depth over the DEM's open cells, and a balance within 0.1 %.
     assert!(rain > 1000.0, "{rain} m³ of rain");
     assert!(err.abs() < 1e-3 * rain, "balance error {err} m³ of {rain}");

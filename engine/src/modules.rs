@@ -42,6 +42,15 @@ pub fn parse_params<T: DeserializeOwned>(params: &toml::Table) -> Result<T, Stri
     })
 }
 
+/// Check that parameter `name` is a positive number.
+pub fn check_positive(name: &str, v: f64) -> Result<(), String> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("`{name}`: {v} must be positive"))
+    }
+}
+
 /// Check a time parameter `name`: seconds after the scene start, finite and not negative.
 pub fn check_time(name: &str, t_s: f64) -> Result<(), String> {
     if t_s.is_finite() && t_s >= 0.0 {

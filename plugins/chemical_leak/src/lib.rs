@@ -31,7 +31,7 @@ use std::collections::BTreeSet;
 
 use bevy::math::DVec2;
 use bevy::prelude::*;
-use citytwin_engine::modules::{add_systems_once, check_time};
+use citytwin_engine::modules::{add_systems_once, check_positive, check_time};
 use citytwin_engine::prelude::*;
 use geo::Centroid;
 use h3o::CellIndex;
@@ -101,15 +101,9 @@ impl SceneModule for ChemicalLeak {
 
     fn build(&self, params: &toml::Table, app: &mut App) -> Result<(), String> {
         let p: ChemicalLeakParams = parse_params(params)?;
-        for (k, v) in [
-            ("rate_kg_s", p.rate_kg_s),
-            ("duration_s", p.duration_s),
-            ("threshold_ug_m3", p.threshold_ug_m3),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(format!("`{k}`: {v} must be positive"));
-            }
-        }
+        check_positive("rate_kg_s", p.rate_kg_s)?;
+        check_positive("duration_s", p.duration_s)?;
+        check_positive("threshold_ug_m3", p.threshold_ug_m3)?;
         check_time("start_s", p.start_s)?;
         if !(p.height_m.is_finite() && p.height_m >= 0.0) {
             return Err(format!("`height_m`: {} must be 0 or more", p.height_m));

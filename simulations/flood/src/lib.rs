@@ -24,6 +24,7 @@ use bevy::math::DVec2;
 use bevy::prelude::*;
 use citytwin_engine::hash::{StateHash, StateHasher};
 use citytwin_engine::import::Dem;
+use citytwin_engine::modules::check_positive;
 use citytwin_engine::prelude::*;
 use citytwin_engine::recorder::kpi_due;
 use geo::{BoundingRect, Contains, Coord, LineString, Point};
@@ -146,16 +147,10 @@ impl SceneModule for FloodModule {
 
     fn build(&self, params: &toml::Table, app: &mut App) -> Result<(), String> {
         let p: FloodParams = parse_params(params)?;
-        for (k, v) in [
-            ("manning_n", p.manning_n),
-            ("flooded_depth_m", p.flooded_depth_m),
-            ("map_interval_s", p.map_interval_s),
-            ("map_min_depth_m", p.map_min_depth_m),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(format!("`{k}`: {v} must be positive"));
-            }
-        }
+        check_positive("manning_n", p.manning_n)?;
+        check_positive("flooded_depth_m", p.flooded_depth_m)?;
+        check_positive("map_interval_s", p.map_interval_s)?;
+        check_positive("map_min_depth_m", p.map_min_depth_m)?;
         let edge = match p.edges.as_str() {
             "free" => Edge::FreeOutflow(None),
             "closed" => Edge::Closed,

@@ -37,6 +37,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bevy::prelude::*;
+use citytwin_engine::modules::check_positive;
 use citytwin_engine::prelude::*;
 use citytwin_engine::recorder::kpi_due;
 use citytwin_engine::scene::SceneFiles;
@@ -474,14 +475,6 @@ impl SceneModule for PollutionModule {
     }
 }
 
-fn positive(name: &str, v: f64) -> Result<(), String> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(format!("`{name}`: {v} must be positive"))
-    }
-}
-
 fn setup(p: PollutionParams, app: &mut App) -> Result<PollutionSim, String> {
     let terrain = match p.terrain.as_str() {
         "urban" => Terrain::Urban,
@@ -504,11 +497,11 @@ fn setup(p: PollutionParams, app: &mut App) -> Result<PollutionSim, String> {
             ));
         }
     };
-    positive("puff_interval_s", p.puff_interval_s)?;
-    positive("grid_cell_m", p.grid_cell_m)?;
-    positive("grid_first_layer_m", p.grid_first_layer_m)?;
-    positive("map_interval_s", p.map_interval_s)?;
-    positive("receptor_interval_s", p.receptor_interval_s)?;
+    check_positive("puff_interval_s", p.puff_interval_s)?;
+    check_positive("grid_cell_m", p.grid_cell_m)?;
+    check_positive("grid_first_layer_m", p.grid_first_layer_m)?;
+    check_positive("map_interval_s", p.map_interval_s)?;
+    check_positive("receptor_interval_s", p.receptor_interval_s)?;
     if !(p.receptor_height_m.is_finite() && p.receptor_height_m >= 0.0) {
         return Err("`receptor_height_m` must be zero or positive".into());
     }
@@ -522,7 +515,7 @@ fn setup(p: PollutionParams, app: &mut App) -> Result<PollutionSim, String> {
         return Err("`grid_margin_m` must be zero or positive".into());
     }
     for (k, v) in &p.thresholds_ug_m3 {
-        positive(&format!("thresholds_ug_m3.{k}"), *v)?;
+        check_positive(&format!("thresholds_ug_m3.{k}"), *v)?;
     }
     let files = app
         .world()
