@@ -479,6 +479,15 @@ fn the_rainstorm_floods_the_bowl_and_the_water_balance_closes() {
     let deepest = s.field(1, "flood.max_depth").unwrap();
     let peak = deepest.iter().map(|r| r.value).fold(0.0, f64::max);
     assert!(peak > 0.15, "the bowl floods: deepest cell mean {peak} m");
+    // When the cells flooded: after the storm began (at 300 s), within the run.
+    let first = s.field(1, "flood.first_flooded").unwrap();
+    assert!(!first.is_empty());
+    assert!(
+        first
+            .iter()
+            .all(|r| r.unit == "s" && r.value > 300.0 && r.value <= 3600.0),
+        "{first:?}"
+    );
     let counts: std::collections::BTreeMap<String, i64> =
         s.event_counts(1).unwrap().into_iter().collect();
     assert!(

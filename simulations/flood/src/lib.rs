@@ -10,7 +10,8 @@
 //! scene's DEM becomes the surface grid, buildings block their cells, and the rain of the
 //! engine's [`Rainfall`] (a `rainstorm` plugin, gauge feeds) falls on it every step — uniform
 //! rain everywhere, gauge readings on the cells nearest each gauge. Depth maps go to the store's
-//! `fields` table per H3 cell (`flood.depth`, and `flood.max_depth` at the end), roads and
+//! `fields` table per H3 cell (`flood.depth`, and at the end `flood.max_depth` and
+//! `flood.first_flooded`, the time each cell first passed `flooded_depth_m`), roads and
 //! buildings whose water rises above `flooded_depth_m` raise `flood.road_flooded` /
 //! `flood.building_flooded` events (and `…_clear` when it falls), and the volume balance is a
 //! KPI. The 1D drainage network (SWMM `.inp`, dynamic wave) and its coupling with the surface
@@ -96,6 +97,8 @@ pub struct FloodSim {
     cell_h3: Vec<u64>,
     /// Deepest water seen per cell, m.
     pub max_depth_m: Vec<f32>,
+    /// When each cell first had more than `flooded_depth_m`, s after the start (NaN: never).
+    pub first_flooded_s: Vec<f32>,
     /// Grid cells under each road (sampled along its centreline).
     roads: Vec<(Entity, Vec<usize>)>,
     /// Grid cells around each building (its blocked cells' neighbours).
@@ -187,6 +190,7 @@ impl SceneModule for FloodModule {
             params: p,
             cell_h3: Vec::new(),
             max_depth_m: vec![0.0; n],
+            first_flooded_s: vec![f32::NAN; n],
             roads: Vec::new(),
             buildings: Vec::new(),
             gauge_of_cell: None,
@@ -351,8 +355,20 @@ fn step_flood(
     }
     sim.surface
         .advance(clock.step_s(), rain.uniform_mps() as f32);
-    for (m, &h) in sim.max_depth_m.iter_mut().zip(&sim.surface.h_m) {
+    let (limit, t_end) = (
+        sim.params.flooded_depth_m as f32,
+        (clock.elapsed_s() + clock.step_s()) as f32,
+    );
+    for ((m, first), &h) in sim
+        .max_depth_m
+        .iter_mut()
+        .zip(sim.first_flooded_s.iter_mut())
+        .zip(&sim.surface.h_m)
+    {
         *m = m.max(h);
+        if h > limit && first.is_nan() {
+            *first = t_end;
+        }
     }
 }
 
@@ -412,7 +428,7 @@ fn flood_kpis(sim: Res<FloodSim>, mut kpis: ResMut<Kpis>) {
 /// Depth maps per H3 cell: the current depth, and at the end the deepest of the run.
 fn flood_maps(clock: Res<SimClock>, sim: Res<FloodSim>, mut fields: ResMut<FieldLog>) {
     let min = sim.params.map_min_depth_m as f32;
-    let mut push = |name: &str, values: &[f32]| {
+    let mut push = |name: &str, values: &[f32], unit: &'static str, min: f32| {
         let mut cells: BTreeMap<u64, (f64, u32)> = BTreeMap::new();
         for (c, &h) in values.iter().enumerate() {
             let h3 = sim.cell_h3[c];
@@ -429,12 +445,26 @@ fn flood_maps(clock: Res<SimClock>, sim: Res<FloodSim>, mut fields: ResMut<Field
             .collect();
         fields.push(FieldSample {
             name: name.into(),
-            unit: "m",
+            unit,
             cells,
         });
     };
-    push("flood.depth", &sim.surface.h_m);
+    push("flood.depth", &sim.surface.h_m, "m", min);
     if clock.tick() + 1 >= clock.end_tick() {
-        push("flood.max_depth", &sim.max_depth_m);
+        push("flood.max_depth", &sim.max_depth_m, "m", min);
+        // Per H3 cell: the earliest time any of its grid cells flooded.
+        let mut first: BTreeMap<u64, f64> = BTreeMap::new();
+        for (c, &t) in sim.first_flooded_s.iter().enumerate() {
+            let h3 = sim.cell_h3[c];
+            if h3 != 0 && t.is_finite() {
+                let e = first.entry(h3).or_insert(f64::INFINITY);
+                *e = e.min(t as f64);
+            }
+        }
+        fields.push(FieldSample {
+            name: "flood.first_flooded".into(),
+            unit: "s",
+            cells: first.into_iter().collect(),
+        });
     }
 }
