@@ -36,6 +36,12 @@ impl SimClock {
         &self.start
     }
 
+    /// The start's local (wall-clock) time as seconds since 1970-01-01 00:00, for models that
+    /// follow the hour of the day, the day of the week or the month (dry-weather patterns, tides).
+    pub fn start_local_s(&self) -> f64 {
+        self.start.timestamp().as_second() as f64 + self.start.offset().seconds() as f64
+    }
+
     /// Ticks completed since the start.
     pub fn tick(&self) -> u64 {
         self.tick

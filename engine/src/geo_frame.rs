@@ -103,6 +103,15 @@ impl GeoFrame {
         frame
     }
 
+    /// The frame as a PROJ definition (transverse Mercator about the origin on WGS84), for
+    /// files written in the frame's own coordinates.
+    pub fn proj_definition(&self) -> String {
+        format!(
+            "+proj=tmerc +lat_0={:.12} +lon_0={:.12} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs",
+            self.origin.lat, self.origin.lon
+        )
+    }
+
     /// A frame centred on `origin`, or `None` when the origin is not a valid WGS84 position.
     pub fn try_new(origin: LonLat) -> Option<Self> {
         origin.is_valid().then(|| Self::new(origin))

@@ -13,6 +13,7 @@
 //! - [`scene`], [`import`], [`sim`], [`modules`]: scene files, data import, building and stepping
 //!   a simulation, and the registry of simulations and scenario plugins.
 //! - [`store`], [`recorder`], [`wkb`]: the run store and how a run gets into it.
+//! - [`output`]: grids as GeoTIFF and areas as GeoJSON/GeoPackage, through GDAL.
 //! - [`control`]: the commands scenario plugins and couplings send to the simulations, and the
 //!   rain falling on the city.
 //!
@@ -27,6 +28,7 @@ pub mod import;
 pub mod index;
 pub mod model;
 pub mod modules;
+pub mod output;
 pub mod recorder;
 pub mod rng;
 pub mod runner;

@@ -377,6 +377,9 @@ pub fn load_layer(
                                 invert_m,
                                 max_depth_m: rim - invert_m,
                                 area_m2,
+                                init_depth_m: 0.0,
+                                surcharge_depth_m: 0.0,
+                                ponded_area_m2: 0.0,
                             },
                         ))
                         .id()
@@ -387,7 +390,11 @@ pub fn load_layer(
                             Kind(EntityKind::Outfall),
                             fid(id.clone()),
                             Position { xy_m: p, z_m: z },
-                            Outfall { invert_m },
+                            Outfall {
+                                invert_m,
+                                stage: OutfallStage::Free,
+                                gated: false,
+                            },
                         ))
                         .id()
                 };
@@ -475,13 +482,9 @@ pub fn load_layer(
                     fid(id),
                     Shape::new(l),
                     Conduit {
-                        from,
-                        to,
-                        section,
-                        length_m,
-                        manning_n,
                         inlet_offset_m,
                         outlet_offset_m,
+                        ..Conduit::new(from, to, section, length_m, manning_n)
                     },
                 ));
                 report.entities += 1;

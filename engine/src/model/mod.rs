@@ -14,7 +14,11 @@ mod environment;
 mod transport;
 
 pub use buildings::{Building, BuildingUse};
-pub use drainage::{Conduit, CrossSection, Manhole, Outfall};
+pub use drainage::{
+    Conduit, CrossSection, Curve, Infiltration, Manhole, NodeInflow, Orifice, Outfall,
+    OutfallStage, Pattern, Pump, PumpCurve, StorageShape, StorageUnit, SubareaRouting,
+    Subcatchment, Weir, WeirKind,
+};
 pub use environment::{EmissionKind, EmissionSource, Sensor, SensorKind};
 pub use transport::{Intersection, Road, SignalPhase, SignalProgram, Vehicle, VehicleKind};
 
@@ -85,6 +89,16 @@ pub enum EntityKind {
     Manhole,
     /// An [`Outfall`].
     Outfall,
+    /// A [`StorageUnit`].
+    StorageUnit,
+    /// A [`Pump`].
+    Pump,
+    /// An [`Orifice`].
+    Orifice,
+    /// A [`Weir`].
+    Weir,
+    /// A [`Subcatchment`].
+    Subcatchment,
     /// A [`Vehicle`].
     Vehicle,
     /// A [`Sensor`].
@@ -95,13 +109,18 @@ pub enum EntityKind {
 
 impl EntityKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [EntityKind; 9] = [
+    pub const ALL: [EntityKind; 14] = [
         EntityKind::Road,
         EntityKind::Intersection,
         EntityKind::Building,
         EntityKind::Conduit,
         EntityKind::Manhole,
         EntityKind::Outfall,
+        EntityKind::StorageUnit,
+        EntityKind::Pump,
+        EntityKind::Orifice,
+        EntityKind::Weir,
+        EntityKind::Subcatchment,
         EntityKind::Vehicle,
         EntityKind::Sensor,
         EntityKind::EmissionSource,
@@ -116,6 +135,11 @@ impl EntityKind {
             EntityKind::Conduit => "conduit",
             EntityKind::Manhole => "manhole",
             EntityKind::Outfall => "outfall",
+            EntityKind::StorageUnit => "storage_unit",
+            EntityKind::Pump => "pump",
+            EntityKind::Orifice => "orifice",
+            EntityKind::Weir => "weir",
+            EntityKind::Subcatchment => "subcatchment",
             EntityKind::Vehicle => "vehicle",
             EntityKind::Sensor => "sensor",
             EntityKind::EmissionSource => "emission_source",
