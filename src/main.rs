@@ -90,6 +90,15 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run a SWMM 5 `.inp` drainage model with citytwin's solver and print SWMM's summaries
+    /// (routing and runoff continuity, node depths and flooding, link flows) in its units.
+    Swmm {
+        /// The `.inp` file.
+        model: PathBuf,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Export a run's tables (runs, features, kpis, snapshots, events, fields) to Parquet or CSV.
     Export {
         /// The run id.
@@ -194,6 +203,9 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
         Command::OptimizeSignals { scene, rounds, out } => {
             signals::optimize_signals(&scene, rounds, out).map(|_| std::process::ExitCode::SUCCESS)
         }
+        Command::Swmm { model, quiet } => {
+            swmm(&model, quiet).map(|_| std::process::ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -292,5 +304,39 @@ fn export(run: i64, store: &Path, format: Format, out: Option<PathBuf>) -> Resul
     for f in st.export(run, &dir, fmt)? {
         println!("{}", f.display());
     }
+    Ok(())
+}
+
+fn swmm(path: &Path, quiet: bool) -> Result<()> {
+    use citytwin_flood::drainage::{Drainage, inp::read_inp, report::summary};
+    let model = read_inp(path)?;
+    let mut d = Drainage::new(&model.spec).with_context(|| format!("{}", path.display()))?;
+    let duration = model.spec.options.duration_s;
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(100).with_style(
+            ProgressStyle::with_template("{bar:40} {percent:>3}% {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        )
+    };
+    let wall = std::time::Instant::now();
+    for k in 1..=100 {
+        d.advance_to(duration * k as f64 / 100.0);
+        bar.set_position(k);
+    }
+    bar.finish_and_clear();
+    println!("{}", path.display());
+    if !model.title.is_empty() {
+        println!("{}", model.title);
+    }
+    println!();
+    print!("{}", summary(&model, &d));
+    println!(
+        "\n{:.2} h simulated in {:.3} s",
+        duration / 3600.0,
+        wall.elapsed().as_secs_f64()
+    );
     Ok(())
 }
