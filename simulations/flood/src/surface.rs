@@ -104,7 +104,8 @@ pub struct Surface {
     pub dx_m: f32,
     /// Bed elevation, m (row-major from the south-west).
     pub z_m: Vec<f32>,
-    /// Water depth, m.
+    /// Water depth, m. Read freely; change it through [`Self::set_depths`] or
+    /// [`Self::exchange`], which keep the step's cached deepest water right.
     pub h_m: Vec<f32>,
     /// Unit discharge on x-faces, m²/s: face `j*(nx+1) + i` lies west of cell (i, j).
     pub qx: Vec<f32>,
@@ -135,8 +136,11 @@ pub struct Surface {
     /// Rain per cell on top of the uniform rain, m/s (e.g. from rain gauges); none: uniform.
     pub rain_cell_mps: Option<Vec<f32>>,
     scale: Vec<f32>,
+    /// Spare discharge buffers (the last step's while a step runs).
     qx_old: Vec<f32>,
     qy_old: Vec<f32>,
+    /// Deepest water after the last step (none: unknown, recomputed).
+    h_max: Option<f32>,
 }
 
 impl Surface {
@@ -170,6 +174,7 @@ impl Surface {
             scale: vec![1.0; nx * ny],
             qx_old: vec![0.0; (nx + 1) * ny],
             qy_old: vec![0.0; nx * (ny + 1)],
+            h_max: None,
         }
     }
 
@@ -177,6 +182,7 @@ impl Surface {
     pub fn set_depths(&mut self, h: Vec<f32>) {
         assert_eq!(h.len(), self.h_m.len());
         self.h_m = h;
+        self.h_max = None;
         self.balance.initial_m3 = self.volume_m3();
     }
 
@@ -202,11 +208,12 @@ impl Surface {
 
     /// The largest stable step for the current depths, s.
     pub fn stable_dt_s(&self) -> f32 {
-        let hmax = self
-            .h_m
-            .par_chunks(self.nx)
-            .map(|r| r.iter().fold(0.0f32, |a, &b| a.max(b)))
-            .reduce(|| 0.0, f32::max);
+        let hmax = self.h_max.unwrap_or_else(|| {
+            self.h_m
+                .par_chunks(self.nx)
+                .map(|r| r.iter().fold(0.0f32, |a, &b| a.max(b)))
+                .reduce(|| 0.0, f32::max)
+        });
         if hmax <= self.h_min_m {
             f32::INFINITY
         } else {
@@ -229,29 +236,61 @@ impl Surface {
     }
 
     /// One step of `dt` seconds (the caller keeps it stable, see [`Self::stable_dt_s`]).
+    ///
+    /// Three passes over the grid, rows in parallel: every face's new discharge (both
+    /// directions at once); each cell's outflow limit; limited discharges and continuity
+    /// together. Discharges are double-buffered: the last step's stay readable while the new
+    /// ones are written, and nothing is copied.
     pub fn step(&mut self, dt: f32, rain_mps: f32) {
-        self.update_x_faces(dt);
-        self.update_y_faces(dt);
+        std::mem::swap(&mut self.qx, &mut self.qx_old);
+        std::mem::swap(&mut self.qy, &mut self.qy_old);
+        self.update_faces(dt);
         self.edge_fluxes(dt);
-        self.limit_outflow(dt);
-        self.continuity(dt, rain_mps);
+        self.outflow_scale(dt);
+        self.limit_and_continuity(dt, rain_mps);
     }
 
-    fn update_x_faces(&mut self, dt: f32) {
-        let (nx, dx, hmin, theta) = (self.nx, self.dx_m, self.h_min_m, self.theta);
+    /// New discharges of the interior faces: the x-faces of each row and the y-faces south of
+    /// it, from the last step's discharges (in `qx_old`/`qy_old`) and depths.
+    fn update_faces(&mut self, dt: f32) {
+        let (nx, ny, dx, hmin, theta) = (self.nx, self.ny, self.dx_m, self.h_min_m, self.theta);
         let (z, h, n, blocked) = (&self.z_m, &self.h_m, &self.n, &self.blocked);
-        self.qx_old.copy_from_slice(&self.qx);
-        let all_old = &self.qx_old;
+        let (oldx, oldy) = (&self.qx_old, &self.qy_old);
         self.qx
             .par_chunks_mut(nx + 1)
+            .zip(self.qy[..ny * nx].par_chunks_mut(nx))
             .enumerate()
-            .for_each(|(j, row)| {
+            .for_each(|(j, (rowx, rowy))| {
                 let o = j * nx;
-                let old = &all_old[j * (nx + 1)..(j + 1) * (nx + 1)];
+                let old = &oldx[j * (nx + 1)..(j + 1) * (nx + 1)];
                 for i in 1..nx {
                     let (a, b) = (o + i - 1, o + i);
-                    row[i] = face_q(
+                    rowx[i] = face_q(
                         centred(theta, old[i], old[i - 1], old[i + 1]),
+                        z[a],
+                        h[a],
+                        z[b],
+                        h[b],
+                        0.5 * (n[a] + n[b]),
+                        dt,
+                        dx,
+                        hmin,
+                        blocked[a] || blocked[b],
+                    );
+                }
+                if j == 0 {
+                    return; // the south edge: see edge_fluxes
+                }
+                let (s, nn) = ((j - 1) * nx, j * nx);
+                let (below, here, above) = (
+                    &oldy[(j - 1) * nx..j * nx],
+                    &oldy[j * nx..(j + 1) * nx],
+                    &oldy[(j + 1) * nx..(j + 2) * nx],
+                );
+                for (i, q) in rowy.iter_mut().enumerate() {
+                    let (a, b) = (s + i, nn + i);
+                    *q = face_q(
+                        centred(theta, here[i], below[i], above[i]),
                         z[a],
                         h[a],
                         z[b],
@@ -266,74 +305,28 @@ impl Surface {
             });
     }
 
-    fn update_y_faces(&mut self, dt: f32) {
-        let (nx, dx, hmin, theta) = (self.nx, self.dx_m, self.h_min_m, self.theta);
-        let ny = self.ny;
-        let (z, h, n, blocked) = (&self.z_m, &self.h_m, &self.n, &self.blocked);
-        self.qy_old.copy_from_slice(&self.qy);
-        let old = &self.qy_old;
-        self.qy.par_chunks_mut(nx).enumerate().for_each(|(j, row)| {
-            if j == 0 || j == ny {
-                return; // edges: see edge_fluxes
-            }
-            let (s, nn) = ((j - 1) * nx, j * nx);
-            let (below, here, above) = (
-                &old[(j - 1) * nx..j * nx],
-                &old[j * nx..(j + 1) * nx],
-                &old[(j + 1) * nx..(j + 2) * nx],
-            );
-            for (i, q) in row.iter_mut().enumerate() {
-                let (a, b) = (s + i, nn + i);
-                *q = face_q(
-                    centred(theta, here[i], below[i], above[i]),
-                    z[a],
-                    h[a],
-                    z[b],
-                    h[b],
-                    0.5 * (n[a] + n[b]),
-                    dt,
-                    dx,
-                    hmin,
-                    blocked[a] || blocked[b],
-                );
-            }
-        });
-    }
-
-    /// Discharges through the grid's edges (positive: along +x / +y).
+    /// Discharges through the grid's edges (positive: along +x / +y), from the last step's.
     fn edge_fluxes(&mut self, dt: f32) {
         let (nx, ny) = (self.nx, self.ny);
         let inner = |c: usize, step: isize, ok: bool| ok.then(|| (c as isize + step) as usize);
         let west: Vec<f32> = (0..ny)
             .map(|j| {
                 let c = j * nx;
-                self.edge_q(
-                    self.qx[j * (nx + 1)],
-                    c,
-                    inner(c, 1, nx > 1),
-                    -1.0,
-                    self.edges.west,
-                    dt,
-                )
+                let old = self.qx_old[j * (nx + 1)];
+                self.edge_q(old, c, inner(c, 1, nx > 1), -1.0, self.edges.west, dt)
             })
             .collect();
         let east: Vec<f32> = (0..ny)
             .map(|j| {
                 let c = j * nx + nx - 1;
-                self.edge_q(
-                    self.qx[j * (nx + 1) + nx],
-                    c,
-                    inner(c, -1, nx > 1),
-                    1.0,
-                    self.edges.east,
-                    dt,
-                )
+                let old = self.qx_old[j * (nx + 1) + nx];
+                self.edge_q(old, c, inner(c, -1, nx > 1), 1.0, self.edges.east, dt)
             })
             .collect();
         let south: Vec<f32> = (0..nx)
             .map(|i| {
                 self.edge_q(
-                    self.qy[i],
+                    self.qy_old[i],
                     i,
                     inner(i, nx as isize, ny > 1),
                     -1.0,
@@ -345,8 +338,9 @@ impl Surface {
         let north: Vec<f32> = (0..nx)
             .map(|i| {
                 let c = (ny - 1) * nx + i;
+                let old = self.qy_old[ny * nx + i];
                 self.edge_q(
-                    self.qy[ny * nx + i],
+                    old,
                     c,
                     inner(c, -(nx as isize), ny > 1),
                     1.0,
@@ -366,7 +360,7 @@ impl Surface {
     }
 
     /// The discharge through the edge face of cell `cell` (`out_sign`: +1 if leaving means
-    /// positive discharge), `inner` its neighbour inside.
+    /// positive discharge), `inner` its neighbour inside, `old` the face's last discharge.
     fn edge_q(
         &self,
         old: f32,
@@ -426,81 +420,86 @@ impl Surface {
         }
     }
 
-    /// Scale each cell's outgoing discharges so that it cannot lose more than it holds (plus
-    /// what it gains this step from rain and point inflows).
-    fn limit_outflow(&mut self, dt: f32) {
+    /// For each cell, the factor that scales its outgoing discharges so that it cannot lose
+    /// more than it holds.
+    fn outflow_scale(&mut self, dt: f32) {
         let (nx, dx) = (self.nx, self.dx_m);
         let (qx, qy, h) = (&self.qx, &self.qy, &self.h_m);
         self.scale
             .par_chunks_mut(nx)
             .enumerate()
             .for_each(|(j, row)| {
+                let (x, s, n) = (
+                    &qx[j * (nx + 1)..(j + 1) * (nx + 1)],
+                    &qy[j * nx..(j + 1) * nx],
+                    &qy[(j + 1) * nx..(j + 2) * nx],
+                );
+                let hr = &h[j * nx..(j + 1) * nx];
                 for i in 0..nx {
-                    let c = j * nx + i;
-                    let (w, e) = (qx[j * (nx + 1) + i], qx[j * (nx + 1) + i + 1]);
-                    let (s, n) = (qy[j * nx + i], qy[(j + 1) * nx + i]);
-                    let out = (-w).max(0.0) + e.max(0.0) + (-s).max(0.0) + n.max(0.0);
+                    let out =
+                        (-x[i]).max(0.0) + x[i + 1].max(0.0) + (-s[i]).max(0.0) + n[i].max(0.0);
                     let need = out * dt / dx;
-                    row[i] = if need > h[c] && need > 0.0 {
-                        h[c] / need
+                    row[i] = if need > hr[i] && need > 0.0 {
+                        hr[i] / need
                     } else {
                         1.0
                     };
                 }
             });
-        let scale = &self.scale;
-        let ny = self.ny;
-        self.qx
-            .par_chunks_mut(nx + 1)
-            .enumerate()
-            .for_each(|(j, row)| {
-                for (f, q) in row.iter_mut().enumerate() {
-                    // The upwind cell of the face owns the outflow.
-                    let up = if *q > 0.0 {
-                        f.checked_sub(1)
-                    } else {
-                        (f < nx).then_some(f)
-                    };
-                    if let Some(i) = up {
-                        *q *= scale[j * nx + i];
-                    }
-                }
-            });
-        self.qy.par_chunks_mut(nx).enumerate().for_each(|(f, row)| {
-            for (i, q) in row.iter_mut().enumerate() {
-                let up = if *q > 0.0 {
-                    f.checked_sub(1)
-                } else {
-                    (f < ny).then_some(f)
-                };
-                if let Some(j) = up {
-                    *q *= scale[j * nx + i];
-                }
-            }
-        });
     }
 
-    fn continuity(&mut self, dt: f32, rain_mps: f32) {
+    /// Limit each face by its upwind cell's factor (written to the spare buffers, which then
+    /// become the current ones), and update depths: `h ← h + Δt·(Σq_in − Σq_out)/Δx + rain −
+    /// infiltration`.
+    fn limit_and_continuity(&mut self, dt: f32, rain_mps: f32) {
         let (nx, ny, dx) = (self.nx, self.ny, self.dx_m);
         let k = dt / dx;
-        let (qx, qy, blocked) = (&self.qx, &self.qy, &self.blocked);
+        let (qx, qy, blocked, scale) = (&self.qx, &self.qy, &self.blocked, &self.scale);
         let infil = self.infiltration;
         let rain = rain_mps * dt;
         let rain_cells = self.rain_cell_mps.as_deref();
-        // (infiltrated depth, negative depth clipped) per row.
-        let sums: Vec<(f64, f64, f64)> = self
+        // The limited discharge of x-face `f` of row `j`, and of y-face row `f` at column `i`.
+        let lim_x = |j: usize, f: usize| -> f32 {
+            let q = qx[j * (nx + 1) + f];
+            let up = if q > 0.0 {
+                f.checked_sub(1)
+            } else {
+                (f < nx).then_some(f)
+            };
+            up.map_or(q, |i| q * scale[j * nx + i])
+        };
+        let lim_y = |f: usize, i: usize| -> f32 {
+            let q = qy[f * nx + i];
+            let up = if q > 0.0 {
+                f.checked_sub(1)
+            } else {
+                (f < ny).then_some(f)
+            };
+            up.map_or(q, |j| q * scale[j * nx + i])
+        };
+        // (infiltrated depth, clipped negative depth, rain depth, deepest water) per row.
+        let sums: Vec<(f64, f64, f64, f32)> = self
             .h_m
             .par_chunks_mut(nx)
             .zip(self.wet_s.par_chunks_mut(nx))
+            .zip(self.qx_old.par_chunks_mut(nx + 1))
+            .zip(self.qy_old[..ny * nx].par_chunks_mut(nx))
             .enumerate()
-            .map(|(j, (row, wet))| {
-                let (mut inf_sum, mut clip, mut rain_sum) = (0.0f64, 0.0f64, 0.0f64);
+            .map(|(j, (((row, wet), outx), outy))| {
+                for (f, o) in outx.iter_mut().enumerate() {
+                    *o = lim_x(j, f);
+                }
+                for (i, o) in outy.iter_mut().enumerate() {
+                    *o = lim_y(j, i);
+                }
+                let (mut inf_sum, mut clip, mut rain_sum, mut hmax) =
+                    (0.0f64, 0.0f64, 0.0f64, 0.0f32);
                 for i in 0..nx {
                     if blocked[j * nx + i] {
                         continue;
                     }
-                    let (w, e) = (qx[j * (nx + 1) + i], qx[j * (nx + 1) + i + 1]);
-                    let (s, n) = (qy[j * nx + i], qy[(j + 1) * nx + i]);
+                    let (w, e) = (outx[i], outx[i + 1]);
+                    let (s, n) = (outy[i], lim_y(j + 1, i));
                     let r = rain + rain_cells.map_or(0.0, |rc| rc[j * nx + i] * dt);
                     let mut h = row[i] + k * (w - e + s - n) + r;
                     rain_sum += r as f64;
@@ -519,16 +518,25 @@ impl Surface {
                         h = 0.0;
                     }
                     row[i] = h;
+                    hmax = hmax.max(h);
                 }
-                (inf_sum, clip, rain_sum)
+                (inf_sum, clip, rain_sum, hmax)
             })
             .collect();
+        // The north edge row of y-faces, limited too.
+        for i in 0..nx {
+            self.qy_old[ny * nx + i] = lim_y(ny, i);
+        }
+        std::mem::swap(&mut self.qx, &mut self.qx_old);
+        std::mem::swap(&mut self.qy, &mut self.qy_old);
         let a = (dx as f64).powi(2);
-        for (inf, clip, rain_sum) in sums {
+        let mut hmax = 0.0f32;
+        for (inf, clip, rain_sum, hm) in sums {
             self.balance.infiltration_m3 += inf * a;
             // Water created by clipping rounding negatives counts against the balance honestly.
             self.balance.inflow_m3 += clip * a;
             self.balance.rain_m3 += rain_sum * a;
+            hmax = hmax.max(hm);
         }
         // Edges.
         let mut out = 0.0f64;
@@ -550,9 +558,11 @@ impl Surface {
         for &(c, q) in &self.inflows {
             if !self.blocked[c] {
                 self.h_m[c] += (q * dt as f64 / a) as f32;
+                hmax = hmax.max(self.h_m[c]);
                 self.balance.inflow_m3 += q * dt as f64;
             }
         }
+        self.h_max = Some(hmax);
     }
 
     /// Take `m3` out of cell `c` (a drain inlet) or put it in (negative: a spill), as far as the
@@ -561,6 +571,9 @@ impl Surface {
         let a = (self.dx_m as f64).powi(2);
         let take = m3.min(self.h_m[c] as f64 * a);
         self.h_m[c] -= (take / a) as f32;
+        if let Some(m) = &mut self.h_max {
+            *m = m.max(self.h_m[c]);
+        }
         self.balance.exchange_out_m3 += take;
         take
     }
