@@ -331,7 +331,9 @@ impl Network {
         if is_full && !xs.is_open() {
             sigma = 0.0;
         }
-        let dq1 = dt * c.rough_factor / r_wtd.powf(1.33333) * v.abs();
+        // SWMM raises R to 1.33333; R·∛R (exactly 4/3) differs by parts in a million, at a
+        // fraction of the cost.
+        let dq1 = dt * c.rough_factor / (r_wtd * cbrt(r_wtd)) * v.abs();
         let dq2 = dt * G * a_wtd * (h2 - h1) / length;
         let (mut dq3, mut dq4) = (0.0, 0.0);
         if sigma > 0.0 {
@@ -383,7 +385,7 @@ impl Network {
                 check = f1 >= 1.0;
             }
             if check {
-                let q_norm = beta * a1 * r1.powf(2.0 / 3.0);
+                let q_norm = beta * a1 * pow23(r1);
                 if q_norm < q {
                     q = q_norm;
                 }
@@ -529,7 +531,7 @@ impl Network {
     /// SWMM's `getFlowClass`.
     #[allow(clippy::too_many_arguments)]
     fn flow_class(
-        &self,
+        &mut self,
         j: usize,
         q: f64,
         h1: f64,
@@ -541,12 +543,13 @@ impl Network {
         fasnh: &mut f64,
     ) -> FlowClass {
         let l = &self.links[j];
-        let LinkType::Conduit(c) = &l.kind else {
+        if !l.is_conduit() {
             return FlowClass::Subcritical;
-        };
+        }
         let (n1, n2) = (l.node1, l.node2);
-        let mut z1 = l.offset1;
-        let mut z2 = l.offset2;
+        let (off1, off2) = (l.offset1, l.offset2);
+        let mut z1 = off1;
+        let mut z2 = off2;
         if self.nodes[n1].is_outfall() {
             z1 = (z1 - self.nodes[n1].new_depth).max(0.0);
         }
@@ -559,16 +562,14 @@ impl Network {
         if y1 > FUDGE && y2 > FUDGE {
             if q < 0.0 {
                 if z1 > 0.0 {
-                    *yn = l.y_norm(barrels_q);
-                    *yc = l.y_crit(barrels_q);
+                    (*yn, *yc) = self.links[j].norm_crit(barrels_q);
                     let ycmin = yn.min(*yc);
                     if y1 < ycmin {
                         class = FlowClass::UpCritical;
                     }
                 }
             } else if z2 > 0.0 {
-                *yn = l.y_norm(barrels_q);
-                *yc = l.y_crit(barrels_q);
+                (*yn, *yc) = self.links[j].norm_crit(barrels_q);
                 let ycmin = yn.min(*yc);
                 let ycmax = yn.max(*yc);
                 if y2 < ycmin {
@@ -584,21 +585,18 @@ impl Network {
         } else if y1 <= FUDGE && y2 <= FUDGE {
             class = FlowClass::Dry;
         } else if y2 > FUDGE {
-            if h2 < self.nodes[n1].invert + l.offset1 {
+            if h2 < self.nodes[n1].invert + off1 {
                 class = FlowClass::UpDry;
             } else if z1 > 0.0 {
-                *yn = l.y_norm(barrels_q);
-                *yc = l.y_crit(barrels_q);
+                (*yn, *yc) = self.links[j].norm_crit(barrels_q);
                 class = FlowClass::UpCritical;
             }
-        } else if h1 < self.nodes[n2].invert + l.offset2 {
+        } else if h1 < self.nodes[n2].invert + off2 {
             class = FlowClass::DnDry;
         } else if z2 > 0.0 {
-            *yn = l.y_norm(barrels_q);
-            *yc = l.y_crit(barrels_q);
+            (*yn, *yc) = self.links[j].norm_crit(barrels_q);
             class = FlowClass::DnCritical;
         }
-        let _ = c;
         class
     }
 
@@ -712,6 +710,28 @@ impl Network {
     }
 }
 
+/// ∛x for x ≥ 0 to full double precision: a bit-level first guess and three Halley steps
+/// (cubic convergence: 3 % → 1e-5 → 1e-15), several times faster than the library's.
+#[inline]
+pub(crate) fn cbrt(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return x.cbrt();
+    }
+    let mut y = f64::from_bits(x.to_bits() / 3 + 0x2a9f_7893_782d_a1ce);
+    for _ in 0..3 {
+        let y3 = y * y * y;
+        y *= (y3 + 2.0 * x) / (2.0 * y3 + x);
+    }
+    y
+}
+
+/// x^{2/3}, by the cube root.
+#[inline]
+pub(crate) fn pow23(x: f64) -> f64 {
+    let c = cbrt(x);
+    c * c
+}
+
 /// Flow area in a conduit at depth `y` (full area above the crown).
 fn area(xs: &super::xsect::Xsect, y: f64) -> f64 {
     if y >= xs.y_full {
@@ -738,4 +758,17 @@ fn width(xs: &super::xsect::Xsect, y: f64) -> f64 {
         y
     };
     xs.w_of_y(y)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fast_cube_root_is_exact_to_double_precision() {
+        for k in -400..400 {
+            let x = 1.37f64.powi(k);
+            let (a, b) = (super::cbrt(x), x.cbrt());
+            assert!((a - b).abs() <= 4.0 * f64::EPSILON * b, "{x}: {a} vs {b}");
+        }
+        assert_eq!(super::cbrt(0.0), 0.0);
+    }
 }

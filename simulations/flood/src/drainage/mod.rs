@@ -139,6 +139,8 @@ pub struct Drainage {
     pub runoff: Runoff,
     spec_gauges: Vec<spec::GaugeSpec>,
     patterns_dwf: Vec<Vec<Pattern>>,
+    /// Whether any inflow follows a pattern (the calendar is needed).
+    has_patterns: bool,
     /// Routing time, ms since the start.
     t_ms: i64,
     old_runoff_ms: i64,
@@ -217,7 +219,13 @@ impl Drainage {
                     .unwrap_or_default()
             })
             .collect();
+        let has_patterns = net.nodes.iter().any(|n| {
+            n.inflow_def
+                .as_ref()
+                .is_some_and(|f| f.baseline_pattern.is_some() || !f.dwf_patterns.is_empty())
+        });
         let mut d = Self {
+            has_patterns,
             net,
             runoff,
             spec_gauges: spec.gauges.clone(),
@@ -360,8 +368,11 @@ impl Drainage {
     /// Lateral inflows of this step: external, dry weather, runoff, surface inlets.
     fn lateral_inflows(&mut self) -> StepRates {
         let t_s = self.t_ms as f64 / 1000.0 + 0.001;
-        let epoch = self.net.options.start_epoch_s + t_s;
-        let (month0, dow0, hour) = calendar(epoch);
+        let (month0, dow0, hour) = if self.has_patterns {
+            calendar(self.net.options.start_epoch_s + t_s)
+        } else {
+            (0, 0, 0)
+        };
         let mut r = StepRates::default();
         for (i, n) in self.net.nodes.iter_mut().enumerate() {
             n.old_lat_flow = n.new_lat_flow;

@@ -108,7 +108,7 @@ impl Node {
     pub fn surf_area(&self, d: f64) -> f64 {
         match &self.kind {
             NodeType::Storage { shape } => match shape {
-                StorageShape::Functional { a, b, c } => c + a * d.max(0.0).powf(*b),
+                StorageShape::Functional { a, b, c } => c + a * pow_small(d.max(0.0), *b),
                 StorageShape::Tabular(curve) => lookup_ex(curve, d),
             },
             _ => 0.0,
@@ -199,10 +199,22 @@ fn lookup_ex(c: &Curve, x: f64) -> f64 {
     b.1 + s * (x - b.0)
 }
 
+/// x^e, without `powf` for the whole exponents storage curves mostly have.
+#[inline]
+fn pow_small(x: f64, e: f64) -> f64 {
+    match e {
+        0.0 => 1.0,
+        1.0 => x,
+        2.0 => x * x,
+        3.0 => x * x * x,
+        _ => x.powf(e),
+    }
+}
+
 /// Volume of a storage shape at depth `d` (areas integrated by depth), m³.
 fn storage_volume(shape: &StorageShape, d: f64) -> f64 {
     match shape {
-        StorageShape::Functional { a, b, c } => c * d + a / (b + 1.0) * d.powf(b + 1.0),
+        StorageShape::Functional { a, b, c } => c * d + a / (b + 1.0) * pow_small(d, b + 1.0),
         StorageShape::Tabular(curve) => {
             let p = &curve.points;
             if p.is_empty() {
@@ -406,6 +418,9 @@ pub struct Link {
     pub(crate) surf_area1: f64,
     pub(crate) surf_area2: f64,
     pub(crate) bypassed: bool,
+    /// The last (flow per barrel, normal depth, critical depth) asked of a conduit: iterations
+    /// often ask again for the same flow.
+    depths_at: (f64, f64, f64),
 }
 
 impl Link {
@@ -441,6 +456,19 @@ impl Link {
             LinkType::Conduit(c) => c.xs.y_critical(q.abs()),
             _ => 0.0,
         }
+    }
+
+    /// Normal and critical depth for flow `q` per barrel (conduits), m, remembered for the
+    /// last flow asked.
+    pub fn norm_crit(&mut self, q: f64) -> (f64, f64) {
+        let q = q.abs();
+        let (cq, yn, yc) = self.depths_at;
+        if cq == q {
+            return (yn, yc);
+        }
+        let (yn, yc) = (self.y_norm(q), self.y_crit(q));
+        self.depths_at = (q, yn, yc);
+        (yn, yc)
     }
 
     /// Froude number at velocity `v` and depth `y` (conduits).
@@ -616,6 +644,7 @@ impl Network {
                 surf_area1: 0.0,
                 surf_area2: 0.0,
                 bypassed: false,
+                depths_at: (f64::NAN, 0.0, 0.0),
             };
             match &l.kind {
                 LinkKind::Conduit(c) => {
@@ -1028,7 +1057,7 @@ impl Network {
     /// Set the depth of the outfall at either end of link `j` from the flow in it
     /// (`elapsed_s`: time since the start, for tides and stage series).
     pub(crate) fn set_outfall_depth(&mut self, j: usize, elapsed_s: f64) {
-        let l = &self.links[j];
+        let l = &mut self.links[j];
         let (n, z) = if self.nodes[l.node2].is_outfall() {
             (l.node2, l.offset2)
         } else if self.nodes[l.node1].is_outfall() {
@@ -1036,12 +1065,14 @@ impl Network {
         } else {
             return;
         };
-        let (mut y_norm, mut y_crit) = (0.0, 0.0);
-        if let LinkType::Conduit(c) = &l.kind {
-            let q = l.new_flow.abs() / c.barrels;
-            y_norm = l.y_norm(q);
-            y_crit = l.y_crit(q);
-        }
+        let barrels = match &l.kind {
+            LinkType::Conduit(c) => Some(c.barrels),
+            _ => None,
+        };
+        let (y_norm, y_crit) = match barrels {
+            Some(b) => l.norm_crit(l.new_flow.abs() / b),
+            None => (0.0, 0.0),
+        };
         let node = &self.nodes[n];
         let NodeType::Outfall { stage, .. } = &node.kind else {
             return;

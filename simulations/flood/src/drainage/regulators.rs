@@ -27,13 +27,13 @@ fn weir_flow_dqdh(w: &WeirX, head: f64, dir: f64, setting: f64) -> ((f64, f64), 
     match kind {
         WeirKind::Transverse => {
             let le = (w.length - 0.1 * w.end_con * h).max(0.0);
-            q1 = w.cd1 * le * h.powf(1.5);
+            q1 = w.cd1 * le * h * h.sqrt();
             dqdh = 1.5 * q1 / h;
         }
         WeirKind::Sideflow => {
             let le = (w.length - 0.1 * w.end_con * h).max(0.0);
             if dir < 0.0 {
-                q1 = w.cd1 * le * h.powf(1.5);
+                q1 = w.cd1 * le * h * h.sqrt();
                 dqdh = 1.5 * q1 / h;
             } else {
                 // Exponents sum to 2.5, so the coefficient converts like the others' (× ft^½).
@@ -42,14 +42,14 @@ fn weir_flow_dqdh(w: &WeirX, head: f64, dir: f64, setting: f64) -> ((f64, f64), 
             }
         }
         WeirKind::VNotch => {
-            q1 = w.cd1 * w.slope * h.powf(2.5);
+            q1 = w.cd1 * w.slope * h * h * h.sqrt();
             dqdh = 2.5 * q1 / h;
         }
         WeirKind::Trapezoidal => {
             // Bottom width at the (lowered) crest of a partly closed weir.
             let lb = w.length + 2.0 * w.slope * (1.0 - setting) * w.height;
-            q1 = w.cd1 * lb * h.powf(1.5);
-            q2 = w.cd2 * w.slope * h.powf(2.5);
+            q1 = w.cd1 * lb * h * h.sqrt();
+            q2 = w.cd2 * w.slope * h * h * h.sqrt();
             dqdh = 1.5 * q1 / h + 2.5 * q2 / h;
         }
     }
@@ -322,7 +322,7 @@ fn orifice_flow(o: &OrificeX, head: f64, f: f64, gate: bool, setting: f64) -> (f
             return (0.0, 0.0);
         }
         if f < 1.0 {
-            let q = o.c_weir * f.powf(1.5);
+            let q = o.c_weir * f * f.sqrt();
             (q, 1.5 * q / (f * o.h_crit))
         } else {
             let q = o.c_orif * head.sqrt();

@@ -10,8 +10,11 @@ use super::spec::{Infiltration, Outlet, SubareaRouting, SubcatchSpec};
 
 /// Manning's constant of overland flow (SWMM's 1.49, US units) for metres.
 const MCOEFF: f64 = 1.49;
-/// SWMM's exponent, literally.
-const MEXP: f64 = 1.666_666_7;
+/// x^{5/3} (SWMM writes the exponent as 1.6666667: the difference is a part in 10⁸).
+#[inline]
+fn pow53(x: f64) -> f64 {
+    x * super::dynwave::pow23(x)
+}
 const ODETOL: f64 = 1e-4;
 const ZERO: f64 = 1e-10;
 
@@ -368,7 +371,7 @@ impl Catchment {
         let x = s.depth - s.ds;
         let q = if x > ZERO {
             if s.n > 0.0 {
-                s.alpha * x.powf(MEXP)
+                s.alpha * pow53(x)
             } else {
                 let q = x / t_runoff;
                 s.depth = s.ds;
@@ -679,7 +682,7 @@ fn update_ponded_depth(s: &mut Subarea, ix: f64, tx: &mut f64) {
         }
         if s.alpha > 0.0 && *tx > 0.0 {
             let (alpha, ds) = (s.alpha, s.ds);
-            let f = |d: f64| ix - alpha * (d - ds).max(0.0).powf(MEXP);
+            let f = |d: f64| ix - alpha * pow53((d - ds).max(0.0));
             if let Some(d) = cash_karp(s.depth, *tx, f) {
                 s.depth = d;
             }

@@ -9,6 +9,7 @@
 use citytwin_engine::model::CrossSection;
 
 use super::G;
+use super::dynwave::pow23;
 
 /// A section with its full-flow values.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -415,7 +416,8 @@ impl Xsect {
                 if s < TINY || a < TINY {
                     0.0
                 } else {
-                    (s / a).powf(1.5)
+                    let r = s / a;
+                    r * r.sqrt()
                 }
             }
             CrossSection::Rectangular { width_m: w, .. } => {
@@ -452,12 +454,12 @@ impl Xsect {
                     self.s_max
                         + (self.s_full - self.s_max) * (alpha - RECT_ALFMAX) / (1.0 - RECT_ALFMAX)
                 } else {
-                    a * self.r_of_a(a).powf(2.0 / 3.0)
+                    a * pow23(self.r_of_a(a))
                 }
             }
             _ => {
                 let r = self.r_of_a(a);
-                if r < TINY { 0.0 } else { a * r.powf(2.0 / 3.0) }
+                if r < TINY { 0.0 } else { a * pow23(r) }
             }
         }
     }
@@ -492,26 +494,59 @@ impl Xsect {
                 if s >= self.s_full && self.is_open() {
                     return self.a_full;
                 }
-                // S(a) rises from 0 to s_max at a_max (and falls to s_full at a_full for a box):
-                // bisection on the rising branch.
+                // S(a) rises from 0 to s_max at a_max (and falls to s_full at a_full for a
+                // box): Newton with SWMM's dS/dA, kept inside a bisection bracket on the rising
+                // branch (SWMM's rtsafe; its tolerance is 1e-4 of the full area, this 1e-6).
                 let (mut lo, mut hi) = (0.0, self.a_max());
                 if self.s_of_a(hi) < s {
                     return hi;
                 }
+                let tol = 1e-6 * self.a_full;
+                let mut a = (self.a_full * (s / self.s_full).powf(0.6)).clamp(lo, hi);
                 for _ in 0..60 {
-                    let m = 0.5 * (lo + hi);
-                    if self.s_of_a(m) < s {
-                        lo = m;
+                    let f = self.s_of_a(a) - s;
+                    if f < 0.0 {
+                        lo = a;
                     } else {
-                        hi = m;
+                        hi = a;
                     }
-                    if hi - lo < 1e-7 * self.a_full {
+                    let df = self.ds_da(a);
+                    let mut next = if df > 0.0 { a - f / df } else { f64::NAN };
+                    if !(next > lo && next < hi) {
+                        next = 0.5 * (lo + hi);
+                    }
+                    let step = (next - a).abs();
+                    a = next;
+                    if step < tol || hi - lo < tol {
                         break;
                     }
                 }
-                0.5 * (lo + hi)
+                a
             }
         }
+    }
+
+    /// dS/dA for the analytic shapes: `(5/3 − 2/3·dP/dA·R)·R^{2/3}` (SWMM's formulas).
+    fn ds_da(&self, a: f64) -> f64 {
+        let r = self.r_of_a(a);
+        if r <= 0.0 {
+            return 0.0;
+        }
+        let dpda = match self.shape {
+            CrossSection::Rectangular { width_m: w, .. } => {
+                if a / self.a_full > RECT_ALFMAX {
+                    return (self.s_full - self.s_max) / ((1.0 - RECT_ALFMAX) * self.a_full);
+                }
+                2.0 / w
+            }
+            CrossSection::RectangularOpen { width_m: w, .. } => 2.0 / w,
+            CrossSection::Trapezoidal { .. } => {
+                self.r_bot / (self.y_bot * self.y_bot + 4.0 * self.s_bot * a).sqrt()
+            }
+            CrossSection::Triangular { .. } => self.r_bot / (a * self.s_bot).sqrt(),
+            CrossSection::Circular { .. } => return 0.0,
+        };
+        (5.0 / 3.0 - 2.0 / 3.0 * dpda * r) * pow23(r)
     }
 
     /// The critical flow at depth `y` (Froude number 1), m³/s.
