@@ -18,8 +18,7 @@ use std::path::Path;
 use super::spec::*;
 
 /// A malformed `.inp` file: where and what.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{file}:{line}: [{section}] {message}")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InpError {
     /// The file.
     pub file: String,
@@ -30,6 +29,19 @@ pub struct InpError {
     /// What is wrong.
     pub message: String,
 }
+
+impl std::fmt::Display for InpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.section.is_empty()) {
+            (0, true) => write!(f, "{}: {}", self.file, self.message),
+            (0, false) => write!(f, "{}: [{}] {}", self.file, self.section, self.message),
+            (l, true) => write!(f, "{}:{l}: {}", self.file, self.message),
+            (l, false) => write!(f, "{}:{l}: [{}] {}", self.file, self.section, self.message),
+        }
+    }
+}
+
+impl std::error::Error for InpError {}
 
 /// A SWMM model read from a file.
 #[derive(Clone, Debug, PartialEq)]

@@ -91,7 +91,7 @@ impl Default for Options {
             routing: Routing::Dynamic,
             duration_s: 3600.0,
             start_epoch_s: 0.0,
-            routing_step_s: 300.0,
+            routing_step_s: 20.0,
             courant_factor: 0.0,
             min_step_s: 0.5,
             lengthening_step_s: 0.0,
