@@ -40,7 +40,7 @@ use serde::Deserialize;
 
 pub use coupling::{Inlet, InletCoeffs};
 pub use drainage::Drainage;
-pub use surface::{Balance, Edge, Edges, Horton, Surface};
+pub use surface::{Balance, Edge, Edges, GreenAmpt, Horton, Surface, SurfaceInfiltration};
 
 /// The `[simulations.flood]` parameters of a scene.
 #[derive(Clone, Debug, Deserialize)]
@@ -55,6 +55,9 @@ pub struct FloodParams {
     /// Horton infiltration `{ f0_mm_h, fc_mm_h, k_per_h }`; none: sealed ground.
     #[serde(default)]
     pub infiltration: Option<HortonParams>,
+    /// Green–Ampt infiltration `{ suction_mm, ksat_mm_h, deficit }` instead of Horton's.
+    #[serde(default)]
+    pub green_ampt: Option<GreenAmptParams>,
     /// Depth above which a road or building counts as flooded, m. Default 0.15 m.
     #[serde(default = "default_flooded")]
     pub flooded_depth_m: f64,
@@ -127,6 +130,18 @@ pub struct HortonParams {
     pub fc_mm_h: f64,
     /// Decay, 1/h.
     pub k_per_h: f64,
+}
+
+/// Green–Ampt's parameters, in the units soil tables give them.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GreenAmptParams {
+    /// Capillary suction at the wetting front, mm (e.g. 110 for a loam).
+    pub suction_mm: f64,
+    /// Saturated hydraulic conductivity, mm/h (e.g. 3.4 for a loam).
+    pub ksat_mm_h: f64,
+    /// Moisture deficit, the fraction of the soil's volume still to fill (0–1).
+    pub deficit: f64,
 }
 
 fn default_n() -> f64 {

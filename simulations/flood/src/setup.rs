@@ -53,11 +53,26 @@ pub(crate) fn build(params: &toml::Table, app: &mut App) -> Result<(), String> {
         if !(h.f0_mm_h >= h.fc_mm_h && h.fc_mm_h >= 0.0 && h.k_per_h > 0.0) {
             return Err("`infiltration`: needs f0_mm_h ≥ fc_mm_h ≥ 0 and k_per_h > 0".into());
         }
-        surface.infiltration = Some(Horton {
+        surface.infiltration = Some(SurfaceInfiltration::Horton(Horton {
             f0_mps: (h.f0_mm_h / 3.6e6) as f32,
             fc_mps: (h.fc_mm_h / 3.6e6) as f32,
             k_per_s: (h.k_per_h / 3600.0) as f32,
-        });
+        }));
+    }
+    if let Some(g) = p.green_ampt {
+        if p.infiltration.is_some() {
+            return Err("`green_ampt` and `infiltration` (Horton) are two models of the same ground: give one".into());
+        }
+        if !(g.suction_mm >= 0.0 && g.ksat_mm_h > 0.0 && (0.0..=1.0).contains(&g.deficit)) {
+            return Err(
+                "`green_ampt`: needs suction_mm ≥ 0, ksat_mm_h > 0 and 0 ≤ deficit ≤ 1".into(),
+            );
+        }
+        surface.infiltration = Some(SurfaceInfiltration::GreenAmpt(GreenAmpt {
+            suction_m: (g.suction_mm / 1000.0) as f32,
+            ksat_mps: (g.ksat_mm_h / 3.6e6) as f32,
+            deficit: g.deficit as f32,
+        }));
     }
     let origin_m = DVec2::new(dem.x0_m, dem.y0_m);
     let n = dem.nx * dem.ny;

@@ -76,6 +76,50 @@ pub struct Horton {
     pub k_per_s: f32,
 }
 
+/// Green–Ampt infiltration under ponded water: the depth infiltrated, F, follows
+/// `F₂ − F₁ − ψΔθ·ln((F₂ + ψΔθ)/(F₁ + ψΔθ)) = K·Δt` (solved exactly each step), limited by
+/// the water standing on the cell.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GreenAmpt {
+    /// Capillary suction at the wetting front ψ, m.
+    pub suction_m: f32,
+    /// Saturated hydraulic conductivity K, m/s.
+    pub ksat_mps: f32,
+    /// Moisture deficit Δθ (saturated minus initial water content).
+    pub deficit: f32,
+}
+
+/// How the ground takes in water.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SurfaceInfiltration {
+    /// Horton's decaying capacity.
+    Horton(Horton),
+    /// Green–Ampt's wetting front.
+    GreenAmpt(GreenAmpt),
+}
+
+/// The depth infiltrated after `dt` under ponding from `f1` already in (Green–Ampt), m: Newton
+/// from above on the convex implicit equation, so it converges monotonically.
+pub fn green_ampt_ponded(f1: f64, suction_deficit_m: f64, ksat_mps: f64, dt: f64) -> f64 {
+    let (c, k) = (suction_deficit_m, ksat_mps * dt);
+    if c <= 0.0 {
+        return f1 + k;
+    }
+    let g = |f2: f64| f2 - f1 - c * ((f2 + c) / (f1 + c)).ln() - k;
+    let mut f2 = f1 + 2.0 * (k + (2.0 * c * k).sqrt());
+    while g(f2) < 0.0 {
+        f2 = f1 + 2.0 * (f2 - f1);
+    }
+    for _ in 0..50 {
+        let d = g(f2) / (f2 / (f2 + c));
+        f2 -= d;
+        if d.abs() <= 1e-12 * (1.0 + f2) {
+            break;
+        }
+    }
+    f2.max(f1 + k)
+}
+
 /// Volumes in and out since the start, m³ (f64).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Balance {
@@ -118,8 +162,9 @@ pub struct Surface {
     /// Edges.
     pub edges: Edges,
     /// Infiltration, if any.
-    pub infiltration: Option<Horton>,
-    /// Time each cell has been wet, s (for Horton).
+    pub infiltration: Option<SurfaceInfiltration>,
+    /// Infiltration state per cell: Horton, the time it has been wet (s); Green–Ampt, the
+    /// depth taken in (m).
     wet_s: Vec<f32>,
     /// Depth below which a face does not flow, m.
     pub h_min_m: f32,
@@ -533,7 +578,7 @@ struct CellRows<'a> {
     qy: &'a [f32],
     blocked: &'a [bool],
     scale: &'a [f32],
-    infil: Option<Horton>,
+    infil: Option<SurfaceInfiltration>,
     rain_cells: Option<&'a [f32]>,
     ones: &'a [f32],
 }
@@ -638,12 +683,24 @@ impl CellRows<'_> {
                 let mut h = row[i] + k * (outx[i] - outx[i + 1] + outy[i] - n) + r;
                 rain_sum += r as f64;
                 if h > 0.0 {
-                    let t = wet[i];
-                    let cap = hz.fc_mps + (hz.f0_mps - hz.fc_mps) * (-hz.k_per_s * t).exp();
-                    let f = (cap * dt).min(h);
+                    let f = match hz {
+                        SurfaceInfiltration::Horton(hz) => {
+                            let t = wet[i];
+                            let cap = hz.fc_mps + (hz.f0_mps - hz.fc_mps) * (-hz.k_per_s * t).exp();
+                            wet[i] = t + dt;
+                            (cap * dt).min(h)
+                        }
+                        SurfaceInfiltration::GreenAmpt(ga) => {
+                            let f1 = wet[i] as f64;
+                            let sd = (ga.suction_m * ga.deficit) as f64;
+                            let f2 = green_ampt_ponded(f1, sd, ga.ksat_mps as f64, dt as f64);
+                            let f = ((f2 - f1) as f32).min(h);
+                            wet[i] += f;
+                            f
+                        }
+                    };
                     h -= f;
                     inf_sum += f as f64;
-                    wet[i] = t + dt;
                 }
                 if h < 0.0 {
                     clip -= h as f64;

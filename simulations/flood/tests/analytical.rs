@@ -2,7 +2,7 @@
 //! dam break on a wet bed, rain on a tilted plane (the kinematic-wave steady state), and
 //! steady uniform flow (Manning's equation).
 
-use citytwin_flood::{Edge, Surface};
+use citytwin_flood::{Edge, GreenAmpt, Surface, SurfaceInfiltration};
 
 /// Stoker's (1957) depth at `x` (0 = the dam) after `t` s, for depths `hl` | `hr` at rest.
 fn stoker(hl: f64, hr: f64, x: f64, t: f64) -> f64 {
@@ -189,4 +189,54 @@ fn steady_uniform_flow_has_mannings_normal_depth() {
     );
     assert!((mid - normal).abs() / normal < 0.02);
     assert!((q_out - q).abs() / q < 0.01);
+}
+
+#[test]
+fn green_ampt_under_ponding_follows_the_analytical_infiltration() {
+    // Water standing 0.5 m deep on a flat closed box over a loam (ψ = 110 mm, K = 3.4 mm/h,
+    // Δθ = 0.3): the depth taken in F(t) solves F − ψΔθ·ln(1 + F/(ψΔθ)) = K·t.
+    let (nx, ny, dx) = (12, 8, 5.0f32);
+    let mut s = Surface::new(nx, ny, dx, vec![3.0; nx * ny], 0.03);
+    s.set_depths(vec![0.5; nx * ny]);
+    let ga = GreenAmpt {
+        suction_m: 0.11,
+        ksat_mps: 3.4e-3 / 3600.0,
+        deficit: 0.3,
+    };
+    s.infiltration = Some(SurfaceInfiltration::GreenAmpt(ga));
+    let (c, k) = (0.11f64 * 0.3, 3.4e-3 / 3600.0);
+    let area = (nx * ny) as f64 * (dx as f64).powi(2);
+    let mut done_s = 0.0;
+    for hours in [0.25, 1.0, 4.0] {
+        s.advance(hours * 3600.0 - done_s, 0.0);
+        done_s = hours * 3600.0;
+        let f = s.balance.infiltration_m3 / area;
+        // Bisection on the analytical equation.
+        let t = hours * 3600.0;
+        let (mut lo, mut hi) = (0.0f64, 1.0f64);
+        for _ in 0..200 {
+            let m = 0.5 * (lo + hi);
+            if m - c * (1.0 + m / c).ln() < k * t {
+                lo = m
+            } else {
+                hi = m
+            }
+        }
+        let exact = 0.5 * (lo + hi);
+        assert!(
+            (f - exact).abs() < 1e-3 * exact,
+            "after {hours} h: {f} m vs {exact} m"
+        );
+        // The early rate is far above K (the dry soil pulls), the late one close to it.
+        println!(
+            "after {hours} h: infiltrated {:.2} mm (analytical {:.2} mm)",
+            1000.0 * f,
+            1000.0 * exact
+        );
+    }
+    assert!(
+        s.balance_error_m3().abs() < 1e-6 * area,
+        "balance {}",
+        s.balance_error_m3()
+    );
 }

@@ -1,6 +1,6 @@
 //! Water is conserved in 2D with every source and sink at once, and buildings stay dry.
 
-use citytwin_flood::{Edge, Edges, Horton, Surface};
+use citytwin_flood::{Edge, Edges, Horton, Surface, SurfaceInfiltration};
 
 fn terrain(nx: usize, ny: usize) -> Vec<f32> {
     (0..ny)
@@ -25,11 +25,11 @@ fn the_balance_closes_with_rain_inflow_infiltration_and_outflow() {
         south: Edge::Closed,
         north: Edge::FixedLevel(4.6),
     };
-    s.infiltration = Some(Horton {
+    s.infiltration = Some(SurfaceInfiltration::Horton(Horton {
         f0_mps: 75e-3 / 3600.0,
         fc_mps: 5e-3 / 3600.0,
         k_per_s: 4.0 / 3600.0,
-    });
+    }));
     s.inflows.push((25 * nx + 2, 0.3));
     // An hour: 30 minutes of 60 mm/h, then dry.
     s.advance(1800.0, 0.06 / 3600.0);

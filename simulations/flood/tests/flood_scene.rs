@@ -48,5 +48,27 @@ fn no_dem_and_bad_keys_are_named() {
         "infiltration = { f0_mm_h = 2.0, fc_mm_h = 5.0, k_per_h = 1.0 }",
     );
     assert!(e.contains("`infiltration`"), "{e}");
+    let e = build(
+        dir.path(),
+        true,
+        "infiltration = { f0_mm_h = 20.0, fc_mm_h = 2.0, k_per_h = 1.0 }\ngreen_ampt = { suction_mm = 110.0, ksat_mm_h = 3.4, deficit = 0.3 }",
+    );
+    assert!(e.contains("`green_ampt`") && e.contains("give one"), "{e}");
+    let e = build(
+        dir.path(),
+        true,
+        "green_ampt = { suction_mm = 110.0, ksat_mm_h = 0.0, deficit = 0.3 }",
+    );
+    assert!(e.contains("ksat_mm_h > 0"), "{e}");
+    let e = build(dir.path(), true, "inlets = { weir_coeff = -1.0 }");
+    assert!(e.contains("inlets.weir_coeff"), "{e}");
+    assert_eq!(
+        build(
+            dir.path(),
+            true,
+            "green_ampt = { suction_mm = 110.0, ksat_mm_h = 3.4, deficit = 0.3 }"
+        ),
+        "built"
+    );
     assert_eq!(build(dir.path(), true, "manning_n = 0.03"), "built");
 }
