@@ -349,6 +349,33 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
 
+    /// What field `i` of `l` names in `map` (names ignore case): a curve, a series, a
+    /// pattern. The error says which object needs it and where it should be defined.
+    fn named<'m, T>(
+        &self,
+        section: &str,
+        l: &Line,
+        i: usize,
+        map: &'m BTreeMap<String, T>,
+        what: &str,
+        home: &str,
+    ) -> Result<&'m T, InpError> {
+        let t = l.toks.get(i).filter(|t| !t.is_empty()).ok_or_else(|| {
+            self.err(
+                section,
+                l.no,
+                format!("`{}`: needs a {what} (field {})", l.toks[0], i + 1),
+            )
+        })?;
+        map.get(&key(t)).ok_or_else(|| {
+            self.err(
+                section,
+                l.no,
+                format!("`{}`: {what} `{t}` is not in [{home}]", l.toks[0]),
+            )
+        })
+    }
+
     fn need(&self, section: &str, l: &Line, n: usize, what: &str) -> Result<(), InpError> {
         if l.toks.len() < n {
             return Err(self.err(
@@ -961,14 +988,8 @@ fn read_gauges(
                 format!("`{name}`: rain from a {source} is not supported; use a TIMESERIES"),
             ));
         }
+        let s = r.named(sec, l, 5, series, "time series", "TIMESERIES")?;
         let sname = &l.toks[5];
-        let s = series.get(&key(sname)).ok_or_else(|| {
-            r.err(
-                sec,
-                l.no,
-                format!("`{name}`: time series `{sname}` is not in [TIMESERIES]"),
-            )
-        })?;
         let (rate, depth) = (r.units.rain_rate, r.units.rain_depth);
         // Each entry's intensity (m/s) holds for one interval from its time; zeros are gaps.
         let mut entries = Vec::with_capacity(s.points.len());
@@ -1074,17 +1095,7 @@ fn read_nodes(
                 5,
             ),
             "TIDAL" => {
-                let c = l
-                    .toks
-                    .get(3)
-                    .ok_or_else(|| r.err(sec, l.no, format!("`{name}`: TIDAL needs a curve")))?;
-                let (_, curve, _) = curves.get(&key(c)).ok_or_else(|| {
-                    r.err(
-                        sec,
-                        l.no,
-                        format!("`{name}`: curve `{c}` is not in [CURVES]"),
-                    )
-                })?;
+                let (_, curve, _) = r.named(sec, l, 3, curves, "tidal curve", "CURVES")?;
                 let pts = curve
                     .points
                     .iter()
@@ -1093,16 +1104,7 @@ fn read_nodes(
                 (OutfallStage::Tidal(Curve { points: pts }), 5)
             }
             "TIMESERIES" => {
-                let s = l.toks.get(3).ok_or_else(|| {
-                    r.err(sec, l.no, format!("`{name}`: TIMESERIES needs a series"))
-                })?;
-                let ts = series.get(&key(s)).ok_or_else(|| {
-                    r.err(
-                        sec,
-                        l.no,
-                        format!("`{name}`: time series `{s}` is not in [TIMESERIES]"),
-                    )
-                })?;
+                let ts = r.named(sec, l, 3, series, "stage series", "TIMESERIES")?;
                 let pts = ts.points.iter().map(|&(t, z)| (t, z * u.length)).collect();
                 (OutfallStage::Series(Curve { points: pts }), 5)
             }
@@ -1163,17 +1165,7 @@ fn read_nodes(
                 )
             }
             "TABULAR" => {
-                let c = l
-                    .toks
-                    .get(5)
-                    .ok_or_else(|| r.err(sec, l.no, format!("`{name}`: TABULAR needs a curve")))?;
-                let (_, curve, _) = curves.get(&key(c)).ok_or_else(|| {
-                    r.err(
-                        sec,
-                        l.no,
-                        format!("`{name}`: curve `{c}` is not in [CURVES]"),
-                    )
-                })?;
+                let (_, curve, _) = r.named(sec, l, 5, curves, "storage curve", "CURVES")?;
                 let pts = curve
                     .points
                     .iter()
@@ -1399,13 +1391,7 @@ fn read_links(
         let curve = if cname == "*" || cname.is_empty() {
             PumpCurve::Ideal
         } else {
-            let (kind, c, _) = curves.get(&key(cname)).ok_or_else(|| {
-                r.err(
-                    sec,
-                    l.no,
-                    format!("`{name}`: curve `{cname}` is not in [CURVES]"),
-                )
-            })?;
+            let (kind, c, _) = r.named(sec, l, 3, curves, "pump curve", "CURVES")?;
             let conv = |fx: f64| Curve {
                 points: c
                     .points
@@ -1918,16 +1904,7 @@ fn read_inflows(
         let s = if sname.is_empty() {
             None
         } else {
-            let ts = series.get(&key(sname)).ok_or_else(|| {
-                r.err(
-                    sec,
-                    l.no,
-                    format!(
-                        "`{}`: time series `{sname}` is not in [TIMESERIES]",
-                        l.toks[0]
-                    ),
-                )
-            })?;
+            let ts = r.named(sec, l, 2, series, "time series", "TIMESERIES")?;
             Some(Curve {
                 points: ts
                     .points
