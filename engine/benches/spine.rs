@@ -94,6 +94,7 @@ fn world(n: usize, indexed: bool, snapshot_every_step: bool) -> App {
             max_speed_mps: 14.0,
             speed_mps: v.length(),
             accel_mps2: 0.0,
+            road: None,
         };
         if indexed {
             app.world_mut().spawn((

@@ -18,24 +18,43 @@ use crate::model::{FeatureId, SignalProgram};
 use crate::recorder::Kpis;
 
 /// A change to the road network.
+///
+/// Closures and speed limits are held by whoever asks (`by`: a plugin's name, a coupling's):
+/// several scenarios can act on the same road and each lifts only its own hold. A road stays
+/// closed while any source holds it closed, and runs at the lowest limit any source sets (the
+/// network's own limit when none does).
 #[derive(Message, Clone, Debug, PartialEq)]
 pub enum RoadCommand {
-    /// Close a road to all traffic; vehicles that would use it reroute.
+    /// Close a road to all traffic; vehicles that would use it reroute, and vehicles already
+    /// on it drive off it.
     Close {
         /// The road.
         road: FeatureId,
+        /// Who closes it.
+        by: String,
     },
-    /// Reopen a closed road.
+    /// Lift `by`'s closure of a road (it opens when no other source holds it closed).
     Open {
         /// The road.
         road: FeatureId,
+        /// Whose closure is lifted.
+        by: String,
     },
-    /// Change a road's speed limit (works zones, flooding), m/s; vehicles may reroute.
+    /// Set `by`'s speed limit on a road (works zones, flooding), m/s; vehicles may reroute.
     SetSpeed {
         /// The road.
         road: FeatureId,
         /// New limit, m/s.
         speed_mps: f64,
+        /// Who sets it.
+        by: String,
+    },
+    /// Lift `by`'s speed limit on a road: the lowest of the others', or the network's own.
+    LiftSpeed {
+        /// The road.
+        road: FeatureId,
+        /// Whose limit is lifted.
+        by: String,
     },
     /// Run a new fixed-time signal program at an intersection from now on; it must control as
     /// many movements as the intersection's current program.

@@ -155,6 +155,13 @@ impl StateHash for Vehicle {
         h.f64(self.max_speed_mps);
         h.f64(self.speed_mps);
         h.f64(self.accel_mps2);
+        match self.road {
+            None => h.u64(0),
+            Some(e) => {
+                h.u64(1);
+                h.entity(e);
+            }
+        }
     }
 }
 
@@ -190,6 +197,13 @@ impl StateHash for Building {
         h.str(self.use_.as_str());
         h.u64(self.occupants as u64);
         h.f64(self.ground_m);
+    }
+}
+
+impl StateHash for EvacuationOrder {
+    fn hash_state(&self, h: &mut StateHasher) {
+        h.f64(self.since_s);
+        h.str(&self.by);
     }
 }
 

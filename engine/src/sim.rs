@@ -98,6 +98,7 @@ impl Plugin for EnginePlugin {
             .hash_component::<Road>()
             .hash_component::<Intersection>()
             .hash_component::<Building>()
+            .hash_component::<EvacuationOrder>()
             .hash_component::<Vehicle>()
             .hash_component::<EmissionSource>();
     }

@@ -57,3 +57,13 @@ pub struct Building {
     /// Ground-floor elevation above datum, m (the DEM's value at the footprint, or given).
     pub ground_m: f64,
 }
+
+/// An order to leave a building, put on the building's entity by whoever decides it (a leak's
+/// exclusion zone, a flood warning) and taken off when the all-clear is given.
+#[derive(Component, Clone, Debug, PartialEq)]
+pub struct EvacuationOrder {
+    /// When it was ordered, s after the scene start.
+    pub since_s: f64,
+    /// Who ordered it (a plugin's or coupling's name).
+    pub by: String,
+}

@@ -13,7 +13,7 @@ mod drainage;
 mod environment;
 mod transport;
 
-pub use buildings::{Building, BuildingUse};
+pub use buildings::{Building, BuildingUse, EvacuationOrder};
 pub use drainage::{
     Conduit, CrossSection, Curve, Infiltration, Manhole, NodeInflow, Orifice, Outfall,
     OutfallStage, Pattern, Pump, PumpCurve, StorageShape, StorageUnit, SubareaRouting,

@@ -136,6 +136,9 @@ pub struct Vehicle {
     pub speed_mps: f64,
     /// Mean acceleration since the previous update of `speed_mps`, m/s² (negative: braking).
     pub accel_mps2: f64,
+    /// The [`Road`] entity it is on (`None` inside a junction, or when its simulation does not
+    /// say).
+    pub road: Option<bevy::prelude::Entity>,
 }
 
 #[cfg(test)]

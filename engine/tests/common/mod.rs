@@ -137,6 +137,7 @@ impl SceneModule for Walkers {
                     max_speed_mps: 14.0,
                     speed_mps: 0.0,
                     accel_mps2: 0.0,
+                    road: None,
                 },
             ));
         }

@@ -49,6 +49,9 @@ fn traffic_layer() -> String {
 /// One closure window in the world (several plugins instances may each add one).
 #[derive(Component, Clone, Debug)]
 struct Closure {
+    /// Whose closure it is, for the traffic's holds: `road_closure` and the window's number in
+    /// the scene, so overlapping windows each lift only their own.
+    by: String,
     roads: Vec<FeatureId>,
     from_s: f64,
     until_s: Option<f64>,
@@ -94,7 +97,9 @@ impl SceneModule for RoadClosure {
                 }
             }
         }
+        let n = world.query::<&Closure>().iter(world).count();
         world.spawn(Closure {
+            by: format!("road_closure#{}", n + 1),
             roads,
             from_s: p.from_s,
             until_s: p.until_s,
@@ -117,7 +122,10 @@ fn act(
     for (_, c) in list {
         if clock.tick_at(c.from_s) == tick {
             for road in &c.roads {
-                out.write(RoadCommand::Close { road: road.clone() });
+                out.write(RoadCommand::Close {
+                    road: road.clone(),
+                    by: c.by.clone(),
+                });
             }
             events.push(SimEvent {
                 kind: "scenario.road_closed".into(),
@@ -130,7 +138,10 @@ fn act(
             && clock.tick_at(u) == tick
         {
             for road in &c.roads {
-                out.write(RoadCommand::Open { road: road.clone() });
+                out.write(RoadCommand::Open {
+                    road: road.clone(),
+                    by: c.by.clone(),
+                });
             }
             events.push(SimEvent {
                 kind: "scenario.road_reopened".into(),

@@ -49,8 +49,10 @@ fn traffic_layer() -> String {
 /// One window of lowered limits (each `[[scenario]]` adds one).
 #[derive(Component, Clone, Debug)]
 struct Window {
-    /// (road, its own limit in m/s) — to restore at the end.
-    roads: Vec<(FeatureId, f64)>,
+    /// Whose limit it is, for the traffic's holds: `speed_limit` and the window's number in the
+    /// scene, so overlapping windows each lift only their own.
+    by: String,
+    roads: Vec<FeatureId>,
     speed_mps: f64,
     from_s: f64,
     until_s: Option<f64>,
@@ -74,15 +76,15 @@ impl SceneModule for SpeedLimit {
         check_window(p.from_s, p.until_s)?;
         // Still step 3: find what it acts on among the world's entities (the simulations built theirs).
         let world = app.world_mut();
-        let known: Vec<(FeatureId, f64)> = world
-            .query::<(&FeatureId, &Road)>()
+        let known: Vec<FeatureId> = world
+            .query_filtered::<&FeatureId, With<Road>>()
             .iter(world)
-            .filter(|(f, _)| f.layer == p.layer)
-            .map(|(f, r)| (f.clone(), r.speed_limit_mps))
+            .filter(|f| f.layer == p.layer)
+            .cloned()
             .collect();
         let mut roads = Vec::new();
         for (i, id) in p.roads.iter().enumerate() {
-            match known.iter().find(|(f, _)| &f.id == id) {
+            match known.iter().find(|f| &f.id == id) {
                 Some(r) => roads.push(r.clone()),
                 None => {
                     return Err(format!(
@@ -96,7 +98,9 @@ impl SceneModule for SpeedLimit {
             return Err("`roads`: name at least one road".into());
         }
         // Step 4: keep what to do in a component; add the system (once for every window).
+        let n = world.query::<&Window>().iter(world).count();
         world.spawn(Window {
+            by: format!("speed_limit#{}", n + 1),
             roads,
             speed_mps: p.speed_kmh / 3.6,
             from_s: p.from_s,
@@ -120,10 +124,11 @@ fn act(
     list.sort_by_key(|(e, _)| *e);
     for (_, w) in list {
         if clock.tick_at(w.from_s) == tick {
-            for (road, _) in &w.roads {
+            for road in &w.roads {
                 out.write(RoadCommand::SetSpeed {
                     road: road.clone(),
                     speed_mps: w.speed_mps,
+                    by: w.by.clone(),
                 });
             }
             events.push(SimEvent {
@@ -136,10 +141,10 @@ fn act(
         if let Some(u) = w.until_s
             && clock.tick_at(u) == tick
         {
-            for (road, own) in &w.roads {
-                out.write(RoadCommand::SetSpeed {
+            for road in &w.roads {
+                out.write(RoadCommand::LiftSpeed {
                     road: road.clone(),
-                    speed_mps: *own,
+                    by: w.by.clone(),
                 });
             }
             events.push(SimEvent {

@@ -37,7 +37,7 @@ pub(crate) fn feed_model_rain(
 pub(crate) fn step_flood(
     clock: Res<SimClock>,
     rain: Res<Rainfall>,
-    sensors: Query<(&Sensor, &Position)>,
+    sensors: Query<(&Sensor, &Position), Without<Vehicle>>,
     mut sim: ResMut<FloodSim>,
 ) {
     let sim = &mut *sim;
@@ -69,7 +69,11 @@ pub(crate) fn step_flood(
 
 /// Rain per cell: Thiessen polygons of the gauges that report, and (with subcatchments) the
 /// uniform rain folded in and masked off where the subcatchments take it.
-fn set_cell_rain(sim: &mut FloodSim, rain: &Rainfall, sensors: &Query<(&Sensor, &Position)>) {
+fn set_cell_rain(
+    sim: &mut FloodSim,
+    rain: &Rainfall,
+    sensors: &Query<(&Sensor, &Position), Without<Vehicle>>,
+) {
     let n = sim.surface.nx * sim.surface.ny;
     if !rain.gauges().is_empty() && sim.gauge_of_cell.is_none() {
         let mut gauges: Vec<(String, DVec2)> = sensors

@@ -35,7 +35,7 @@ mod systems;
 
 use mirror::{VehicleMirror, mirror_vehicles, spawn_network, sync_due};
 pub use placement::{AffinePlacement, Placement, lane_point};
-use systems::{apply_demand_commands, apply_road_commands, step_traffic, traffic_kpis};
+use systems::{RoadHolds, apply_demand_commands, apply_road_commands, step_traffic, traffic_kpis};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -195,7 +195,7 @@ impl SceneModule for TrafficModule {
         for plan in &plans {
             traffic.apply_signal_plan(plan);
         }
-        spawn_network(app.world_mut(), &net, &placement, &p.layer)
+        let roads = spawn_network(app.world_mut(), &net, &placement, &p.layer)
             .map_err(|e| format!("{}: {e}", net_path.display()))?;
         app.insert_resource(TrafficSim(traffic))
             .insert_resource(TrafficOutputs {
@@ -213,7 +213,9 @@ impl SceneModule for TrafficModule {
                 layer: p.layer.clone(),
                 entities: HashMap::new(),
                 sync_interval_s: p.vehicle_sync_interval_s,
+                roads,
             })
+            .init_resource::<RoadHolds>()
             .add_systems(
                 SimStep,
                 (
@@ -228,7 +230,8 @@ impl SceneModule for TrafficModule {
                     traffic_kpis.in_set(SimSet::Metrics).run_if(kpi_due),
                 ),
             )
-            .hash_resource::<TrafficSim>();
+            .hash_resource::<TrafficSim>()
+            .hash_resource::<RoadHolds>();
         Ok(())
     }
 }

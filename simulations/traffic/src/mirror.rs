@@ -14,19 +14,21 @@ pub(crate) struct VehicleMirror {
     pub(crate) layer: String,
     pub(crate) entities: HashMap<u32, Entity>,
     pub(crate) sync_interval_s: f64,
+    /// The `Road` entity of each edge (`None` for edges too short to draw).
+    pub(crate) roads: Vec<Option<Entity>>,
 }
 
 pub(crate) fn sync_due(clock: Res<SimClock>, m: Res<VehicleMirror>) -> bool {
     clock.is_every(m.sync_interval_s)
 }
 
-/// Roads and junctions as model entities.
+/// Roads and junctions as model entities; returns the road entity of each edge.
 pub(crate) fn spawn_network(
     world: &mut World,
     net: &Network,
     place: &Placement,
     layer: &str,
-) -> Result<(), String> {
+) -> Result<Vec<Option<Entity>>, String> {
     let mut junctions = Vec::with_capacity(net.junctions.len());
     for j in &net.junctions {
         let signal = j.signal.map(|s| {
@@ -57,13 +59,15 @@ pub(crate) fn spawn_network(
             .id();
         junctions.push(e);
     }
+    let mut roads = Vec::with_capacity(net.edges.len());
     for e in &net.edges {
         let pts = place.line(&e.shape)?;
         if pts.len() < 2 {
+            roads.push(None);
             continue;
         }
         let line = geo::LineString::from(pts.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>());
-        world.spawn((
+        let road = world.spawn((
             Road {
                 name: e.name.clone(),
                 lanes: e.lanes.len().min(255) as u8,
@@ -80,8 +84,9 @@ pub(crate) fn spawn_network(
             },
             Kind(EntityKind::Road),
         ));
+        roads.push(Some(road.id()));
     }
-    Ok(())
+    Ok(roads)
 }
 
 pub(crate) fn mirror_vehicles(
@@ -95,6 +100,9 @@ pub(crate) fn mirror_vehicles(
     let mirror = &mut *mirror;
     let mut alive: HashMap<u32, Entity> = HashMap::with_capacity(mirror.entities.len());
     for v in traffic.vehicles() {
+        let road = net.lanes[v.lane as usize]
+            .edge
+            .and_then(|e| mirror.roads[e as usize]);
         let xy = mirror
             .placement
             .point(lane_point(net, v.lane, v.pos_m - v.length_m / 2.0));
@@ -104,6 +112,7 @@ pub(crate) fn mirror_vehicles(
                     p.xy_m = xy;
                     veh.accel_mps2 = (v.speed_mps - veh.speed_mps) / mirror.sync_interval_s;
                     veh.speed_mps = v.speed_mps;
+                    veh.road = road;
                 }
                 e
             }
@@ -120,6 +129,7 @@ pub(crate) fn mirror_vehicles(
                         max_speed_mps: v.max_speed_mps,
                         speed_mps: v.speed_mps,
                         accel_mps2: 0.0,
+                        road,
                     },
                     Position::new(xy.x, xy.y),
                     FeatureId {

@@ -1,15 +1,56 @@
 //! The traffic simulation's systems on the engine's schedule: commands in, a step, trip
 //! records and events out, KPIs.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::*;
 use bevy::prelude::*;
 use citytwin_engine::prelude::*;
+
+/// Who holds each road closed or slowed: a road is closed while any source holds it closed and
+/// runs at the lowest limit any source sets (see [`RoadCommand`]).
+#[derive(Resource, Default)]
+pub(crate) struct RoadHolds {
+    closed: BTreeMap<net::EdgeIx, BTreeSet<String>>,
+    speeds: BTreeMap<net::EdgeIx, BTreeMap<String, f64>>,
+}
+
+impl RoadHolds {
+    /// Roads held closed now.
+    pub(crate) fn closed_count(&self) -> usize {
+        self.closed.values().filter(|s| !s.is_empty()).count()
+    }
+
+    /// Roads under a speed limit set at run time now.
+    pub(crate) fn limited_count(&self) -> usize {
+        self.speeds.values().filter(|s| !s.is_empty()).count()
+    }
+}
+
+impl citytwin_engine::hash::StateHash for RoadHolds {
+    fn hash_state(&self, h: &mut citytwin_engine::hash::StateHasher) {
+        for (e, by) in &self.closed {
+            h.u64(*e as u64);
+            for b in by {
+                h.str(b);
+            }
+        }
+        for (e, by) in &self.speeds {
+            h.u64(*e as u64);
+            for (b, v) in by {
+                h.str(b);
+                h.f64(*v);
+            }
+        }
+    }
+}
 
 /// Apply the engine-level road commands (from scenario plugins and couplings) that name this
 /// network's roads and intersections; others are reported as events.
 pub(crate) fn apply_road_commands(
     mut commands: MessageReader<RoadCommand>,
     mut sim: ResMut<TrafficSim>,
+    mut holds: ResMut<RoadHolds>,
     mirror: Res<VehicleMirror>,
     mut events: ResMut<EventLog>,
     mut intersections: Query<(&FeatureId, &mut Intersection)>,
@@ -17,9 +58,10 @@ pub(crate) fn apply_road_commands(
     let traffic = &mut sim.0;
     for c in commands.read() {
         let (feature, what) = match c {
-            RoadCommand::Close { road }
-            | RoadCommand::Open { road }
-            | RoadCommand::SetSpeed { road, .. } => (road, "road"),
+            RoadCommand::Close { road, .. }
+            | RoadCommand::Open { road, .. }
+            | RoadCommand::SetSpeed { road, .. }
+            | RoadCommand::LiftSpeed { road, .. } => (road, "road"),
             RoadCommand::SetSignalProgram { intersection, .. } => (intersection, "intersection"),
         };
         let mut problem = None;
@@ -30,18 +72,12 @@ pub(crate) fn apply_road_commands(
             ));
         } else {
             match c {
-                RoadCommand::Close { .. }
-                | RoadCommand::Open { .. }
-                | RoadCommand::SetSpeed { .. } => match traffic.net.edge(&feature.id) {
+                RoadCommand::Close { by, .. }
+                | RoadCommand::Open { by, .. }
+                | RoadCommand::SetSpeed { by, .. }
+                | RoadCommand::LiftSpeed { by, .. } => match traffic.net.edge(&feature.id) {
                     None => problem = Some(format!("no road {feature}")),
-                    Some(e) => match c {
-                        RoadCommand::Close { .. } => traffic.close_edge(e),
-                        RoadCommand::Open { .. } => traffic.open_edge(e),
-                        RoadCommand::SetSpeed { speed_mps, .. } => {
-                            traffic.set_edge_speed(e, *speed_mps)
-                        }
-                        RoadCommand::SetSignalProgram { .. } => unreachable!("matched above"),
-                    },
+                    Some(e) => problem = hold(traffic, &mut holds, e, c, by).err(),
                 },
                 RoadCommand::SetSignalProgram { program, .. } => {
                     let signal = traffic
@@ -94,6 +130,80 @@ pub(crate) fn apply_road_commands(
                 message: format!("{what} command ignored: {message}"),
             });
         }
+    }
+}
+
+/// Take or lift one source's hold on an edge, and put the edge's state in force when it
+/// changes. Errors say why the command changed nothing.
+fn hold(
+    traffic: &mut Traffic,
+    holds: &mut RoadHolds,
+    e: net::EdgeIx,
+    c: &RoadCommand,
+    by: &str,
+) -> Result<(), String> {
+    let road = &traffic.net.edges[e as usize].id;
+    match c {
+        RoadCommand::Close { .. } => {
+            let set = holds.closed.entry(e).or_default();
+            let was_open = set.is_empty();
+            if !set.insert(by.to_string()) {
+                return Err(format!("road {road} is already closed by '{by}'"));
+            }
+            if was_open {
+                traffic.close_edge(e);
+            }
+        }
+        RoadCommand::Open { .. } => {
+            let set = holds.closed.entry(e).or_default();
+            if !set.remove(by) {
+                return Err(format!("road {road} is not closed by '{by}'"));
+            }
+            if set.is_empty() {
+                holds.closed.remove(&e);
+                traffic.open_edge(e);
+            }
+        }
+        RoadCommand::SetSpeed { speed_mps, .. } => {
+            if !(speed_mps.is_finite() && *speed_mps > 0.0) {
+                return Err(format!(
+                    "speed {speed_mps} m/s for road {road} is not positive"
+                ));
+            }
+            holds
+                .speeds
+                .entry(e)
+                .or_default()
+                .insert(by.to_string(), *speed_mps);
+            apply_speed(traffic, holds, e);
+        }
+        RoadCommand::LiftSpeed { .. } => {
+            let map = holds.speeds.entry(e).or_default();
+            if map.remove(by).is_none() {
+                return Err(format!("road {road} has no speed limit set by '{by}'"));
+            }
+            if map.is_empty() {
+                holds.speeds.remove(&e);
+            }
+            apply_speed(traffic, holds, e);
+        }
+        RoadCommand::SetSignalProgram { .. } => unreachable!("roads only"),
+    }
+    Ok(())
+}
+
+/// The lowest limit any source holds on an edge, or the network's own; applied only when it
+/// changes what the vehicles see.
+fn apply_speed(traffic: &mut Traffic, holds: &RoadHolds, e: net::EdgeIx) {
+    let held = holds
+        .speeds
+        .get(&e)
+        .and_then(|m| m.values().copied().reduce(f64::min));
+    let now = traffic.edge_speed_mps(e);
+    match held {
+        Some(v) if (v.max(0.1) - now).abs() > 1e-9 => traffic.set_edge_speed(e, Some(v)),
+        Some(_) => {}
+        None => traffic.set_edge_speed(e, None),
     }
 }
 
@@ -256,6 +366,7 @@ pub(crate) fn step_traffic(
 pub(crate) fn traffic_kpis(
     mut sim: ResMut<TrafficSim>,
     mut out: ResMut<TrafficOutputs>,
+    holds: Res<RoadHolds>,
     mut kpis: ResMut<Kpis>,
     clock: Res<SimClock>,
 ) {
@@ -273,6 +384,18 @@ pub(crate) fn traffic_kpis(
     );
     kpis.set("traffic.teleports", "city", t.teleports as f64, "1");
     kpis.set("traffic.reroutes", "city", t.reroutes as f64, "1");
+    kpis.set(
+        "traffic.roads_closed",
+        "city",
+        holds.closed_count() as f64,
+        "1",
+    );
+    kpis.set(
+        "traffic.roads_speed_limited",
+        "city",
+        holds.limited_count() as f64,
+        "1",
+    );
     for p in &out.tracked_trips {
         kpis.set("traffic.vehicle.travel_time_s", &p.id, p.duration_s(), "s");
         kpis.set("traffic.vehicle.time_loss_s", &p.id, p.time_loss_s, "s");

@@ -140,7 +140,7 @@ fn a_slow_road_is_driven_slowly_and_avoided() {
     let edge = busiest_interior_edge(&mut demand);
     let mut sim = sim(net, demand, 42);
     let limit = sim.edge_speed_mps(edge);
-    sim.set_edge_speed(edge, 2.0);
+    sim.set_edge_speed(edge, Some(2.0));
     assert_eq!(sim.edge_speed_mps(edge), 2.0);
     assert_eq!(
         sim.net.edges[edge as usize].speed_mps, limit,

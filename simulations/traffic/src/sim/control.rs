@@ -23,19 +23,21 @@ impl Traffic {
         self.closed[e as usize]
     }
 
-    /// Set the speed limit of every lane of an edge (e.g. flooding); vehicles with the edge
-    /// ahead on their route are rerouted if another route is now faster.
+    /// Set the speed limit of every lane of an edge (e.g. flooding), or with `None` give each
+    /// lane back the network's own limit; vehicles with the edge ahead on their route are
+    /// rerouted if another route is now faster.
     ///
     /// Cheap enough to call every step (a flood coupling may): it changes the simulation's
     /// speed table, never the network.
-    pub fn set_edge_speed(&mut self, e: EdgeIx, speed_mps: f64) {
-        let speed = speed_mps.max(0.1);
+    pub fn set_edge_speed(&mut self, e: EdgeIx, speed_mps: Option<f64>) {
         let net = self.net.clone();
         for &l in &net.edges[e as usize].lanes {
-            self.lane_speed_mps[l as usize] = speed;
+            self.lane_speed_mps[l as usize] =
+                speed_mps.map_or(net.lanes[l as usize].speed_mps, |v| v.max(0.1));
         }
         if !self.closed[e as usize] {
-            self.costs.travel_time_s[e as usize] = net.edges[e as usize].length_m / speed;
+            self.costs.travel_time_s[e as usize] =
+                net.edges[e as usize].length_m / self.edge_speed_mps(e);
         }
         self.reroute_through(e);
     }

@@ -28,11 +28,16 @@ impl Traffic {
                 self.teleporting.push((s, next_ri));
             }
         }
-        // place teleported vehicles where there is room (or let them arrive)
+        // place teleported vehicles where there is room (or let them arrive); a jump never
+        // lands on a closed road: it goes past it, and a vehicle whose remaining route is all
+        // closed leaves the network at the closure
         let mut still = Vec::new();
         for (s, ri) in std::mem::take(&mut self.teleporting) {
-            let ri = ri as usize;
             let route = self.veh(s).route.clone();
+            let mut ri = ri as usize;
+            while ri < route.len() && self.closed[route[ri] as usize] {
+                ri += 1;
+            }
             if ri >= route.len() {
                 self.arrive(s);
                 continue;
@@ -120,7 +125,9 @@ impl Traffic {
         let vt = trip.vtype as usize;
         let class = self.vtypes[vt].class;
         let route: Arc<[EdgeIx]> = match &trip.route {
+            // departures wait while their first road is closed
             RouteSpec::Edges(r) if self.closed[r[0] as usize] => return Ok(false),
+            RouteSpec::Trip { from, .. } if self.closed[*from as usize] => return Ok(false),
             RouteSpec::Edges(r)
                 if r.iter().any(|&e| {
                     self.costs.travel_time_s[e as usize] != self.costs.free_flow_s[e as usize]
