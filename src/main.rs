@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
-use citytwin_engine::modules::ModuleRegistry;
+use citytwin::registry;
 use citytwin_engine::runner::{RunRequest, run_scene};
 use citytwin_engine::scene::Scene;
 use citytwin_engine::sim::{Sim, SimOptions};
@@ -134,21 +134,6 @@ enum Format {
 
 /// The simulations and scenario plugins this build knows. Each simulation crate and scenario
 /// plugin crate registers itself here when it joins the workspace.
-fn registry() -> ModuleRegistry {
-    let mut r = ModuleRegistry::new();
-    r.add_simulation(citytwin_traffic::TrafficModule);
-    r.add_simulation(citytwin_pollution::PollutionModule);
-    r.add_simulation(citytwin_flood::FloodModule);
-    r.add_scenario(citytwin_road_closure::RoadClosure);
-    r.add_scenario(citytwin_signal_retiming::SignalRetiming);
-    r.add_scenario(citytwin_demand_change::DemandChange);
-    r.add_scenario(citytwin_green_wave::GreenWave);
-    r.add_scenario(citytwin_rainstorm::Rainstorm);
-    r.add_scenario(citytwin_chemical_leak::ChemicalLeak);
-    r.add_scenario(citytwin_plugin_template::SpeedLimit);
-    r
-}
-
 fn main() -> std::process::ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away
     // (`citytwin runs | head`) instead of panicking on a broken pipe.

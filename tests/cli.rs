@@ -1,14 +1,14 @@
 //! The `citytwin` command line, as a user drives it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{repo, scene_copy_of};
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_citytwin"))
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The last value of a city KPI in a run's samples.
@@ -31,34 +31,6 @@ fn text(o: &Output) -> String {
 /// The sample scene with data paths made absolute and `edit` applied, written into `dir`.
 fn scene_copy(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     scene_copy_of(dir, "sample_district", edit)
-}
-
-/// A sample scene (`scenes/NAME.toml`) with its data paths made absolute and its outputs
-/// (store, trip file, tracing report) in `dir`, `edit` applied.
-fn scene_copy_of(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
-    let data = repo().join("data").canonicalize().unwrap();
-    let t = std::fs::read_to_string(repo().join(format!("scenes/{name}.toml")))
-        .unwrap()
-        .replace("\"../data/", &format!("\"{}/", data.display()));
-    // Keep the store inside the test's folder too.
-    let t = t.replace(
-        "store = \"../runs/citytwin.duckdb\"",
-        "store = \"runs.duckdb\"",
-    );
-    assert!(t.contains("store = \"runs.duckdb\""));
-    let t = t.replace(
-        &format!("tripinfo = \"../runs/{name}.tripinfo.xml\""),
-        "tripinfo = \"tripinfo.xml\"",
-    );
-    assert!(t.contains("tripinfo = \"tripinfo.xml\""));
-    let t = t.replace(
-        &format!("report = \"../runs/{name}.tracing.md\""),
-        "report = \"tracing.md\"",
-    );
-    assert!(t.contains("report = \"tracing.md\""));
-    let p = dir.join("scene.toml");
-    std::fs::write(&p, edit(t)).unwrap();
-    p
 }
 
 #[test]

@@ -11,6 +11,8 @@
 //!   with SWMM's continuity report.
 //! - [`coupling`]: manholes take water off the street (weir and orifice inlet capture) and
 //!   spill it back when the sewer surcharges.
+//! - [`roads`]: the flood → traffic coupling — water on a road slows its traffic (a published
+//!   depth–speed function) and, deeper, closes it until the water goes down.
 //!
 //! In a scene, `[simulations.flood]` switches it on ([`FloodParams`] lists the keys): the
 //! scene's DEM becomes the surface grid, buildings block their cells, and the rain of the
@@ -26,6 +28,7 @@
 
 pub mod coupling;
 pub mod drainage;
+pub mod roads;
 mod setup;
 pub mod surface;
 mod systems;
@@ -40,6 +43,7 @@ use serde::Deserialize;
 
 pub use coupling::{Inlet, InletCoeffs};
 pub use drainage::Drainage;
+pub use roads::{FloodedRoads, RoadCouplingParams, safe_speed_mps};
 pub use surface::{Balance, Edge, Edges, GreenAmpt, Horton, Surface, SurfaceInfiltration};
 
 /// The `[simulations.flood]` parameters of a scene.
@@ -93,6 +97,10 @@ pub struct FloodParams {
     /// here (`.geojson`, `.gpkg` or `.shp`, in WGS84).
     #[serde(default)]
     pub export_extent: Option<PathBuf>,
+    /// Flood → traffic: water on the roads of a layer slows and closes them (see [`roads`]);
+    /// none: the water does not act on traffic.
+    #[serde(default)]
+    pub traffic: Option<RoadCouplingParams>,
 }
 
 /// How manholes take water off the street.

@@ -16,6 +16,7 @@ use crate::drainage::inp::read_inp;
 use crate::drainage::spec::{NodeKind, Options};
 use crate::drainage::world::{network_from_world, spawn_inp};
 use crate::drainage::{Drainage, spec};
+use crate::roads::{flood_road_kpis, flood_roads};
 use crate::systems::{feed_model_rain, flood_events, flood_kpis, flood_maps, maps_due, step_flood};
 use crate::*;
 
@@ -30,6 +31,9 @@ pub(crate) fn build(params: &toml::Table, app: &mut App) -> Result<(), String> {
     check_positive("inlets.orifice_coeff", p.inlets.orifice_coeff)?;
     if let Some(a) = p.inlets.area_m2 {
         check_positive("inlets.area_m2", a)?;
+    }
+    if let Some(t) = &p.traffic {
+        t.check()?;
     }
     let edge = match p.edges.as_str() {
         "free" => Edge::FreeOutflow(None),
@@ -132,6 +136,17 @@ pub(crate) fn build(params: &toml::Table, app: &mut App) -> Result<(), String> {
             ),
         )
         .hash_resource::<FloodSim>();
+    if let Some(t) = p.traffic {
+        app.insert_resource(FloodedRoads::new(t))
+            .add_systems(
+                SimStep,
+                (
+                    flood_roads.in_set(SimSet::Coupling),
+                    flood_road_kpis.run_if(kpi_due).in_set(SimSet::Metrics),
+                ),
+            )
+            .hash_resource::<FloodedRoads>();
+    }
     Ok(())
 }
 

@@ -133,6 +133,11 @@ pub struct PollutionSim {
     exceeded: BTreeMap<(Entity, usize), bool>,
     /// Per station and species: the sum and count of this averaging period's samples.
     station_sums: BTreeMap<(Entity, usize), (f64, u32)>,
+    /// Per species with a dose limit and building: the dose since the start, kg·s/m³, and
+    /// whether it passed the limit.
+    doses: BTreeMap<(String, Entity), (f64, bool)>,
+    /// Buildings' centroids, occupants and names, for the doses (read at the first step).
+    dose_receptors: Option<Vec<systems::DoseReceptor>>,
     tracing_done: bool,
     report_path: Option<PathBuf>,
     /// Readings from a file (checked when the scene is built), with the file's name.
@@ -229,6 +234,11 @@ impl citytwin_engine::hash::StateHash for PollutionSim {
             h.f64(b.puff_emitted_kg);
             h.f64(b.grid_emitted_kg);
         }
+        for ((sp, _), (dose, over)) in &self.doses {
+            h.str(sp);
+            h.f64(*dose);
+            h.u64(*over as u64);
+        }
     }
 }
 
@@ -255,6 +265,7 @@ impl SceneModule for PollutionModule {
                     systems::traffic_emissions.in_set(SimSet::Coupling),
                     (
                         systems::sample_stations,
+                        systems::accumulate_doses,
                         systems::read_receptors.run_if(systems::receptors_due),
                         systems::record_maps.run_if(systems::maps_due),
                         systems::pollution_kpis.run_if(kpi_due),

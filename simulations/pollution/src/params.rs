@@ -63,6 +63,13 @@ pub struct PollutionParams {
     /// Default: EU one-hour limits NO2 200, SO2 350; PM2.5 25.
     #[serde(default = "default_thresholds")]
     pub thresholds_ug_m3: BTreeMap<String, f64>,
+    /// Toxic-load limits per species as concentration × time since the start (Haber's rule),
+    /// mg·min/m³: the dose is summed every step at each building's centroid, and a building
+    /// past its limit counts its occupants as exposed (`pollution.<species>.people_exposed`).
+    /// E.g. chlorine's AEGL-1 for an hour, 0.5 ppm = 1.45 mg/m³ for 60 min: 87 mg·min/m³.
+    /// Default none.
+    #[serde(default)]
+    pub dose_limits_mg_min_m3: BTreeMap<String, f64>,
     /// Source tracing over a window of readings.
     #[serde(default)]
     pub tracing: Option<TracingParams>,

@@ -57,6 +57,9 @@ pub(crate) fn setup(p: PollutionParams, app: &mut App) -> Result<PollutionSim, S
     if !(p.grid_margin_m.is_finite() && p.grid_margin_m >= 0.0) {
         return Err("`grid_margin_m` must be zero or positive".into());
     }
+    for (k, v) in &p.dose_limits_mg_min_m3 {
+        check_positive(&format!("dose_limits_mg_min_m3.{k}"), *v)?;
+    }
     for (k, v) in &p.thresholds_ug_m3 {
         check_positive(&format!("thresholds_ug_m3.{k}"), *v)?;
     }
@@ -217,6 +220,8 @@ pub(crate) fn setup(p: PollutionParams, app: &mut App) -> Result<PollutionSim, S
         map_h3,
         exceeded: BTreeMap::new(),
         station_sums: BTreeMap::new(),
+        doses: BTreeMap::new(),
+        dose_receptors: None,
         tracing_done: false,
         report_path,
         file_readings,

@@ -159,6 +159,84 @@ pub(crate) fn sample_stations(
     }
 }
 
+/// A building whose occupants' dose is followed.
+#[derive(Clone, Debug)]
+pub(crate) struct DoseReceptor {
+    entity: Entity,
+    xy_m: [f64; 2],
+    occupants: u32,
+    name: String,
+}
+
+/// mg·min/m³ in kg·s/m³.
+const KG_S_M3_PER_MG_MIN_M3: f64 = 1e-6 * 60.0;
+
+/// Every step: the dose (concentration × step) at each building's centroid for the species
+/// with a dose limit; a building passing its limit raises `pollution.dose_exceeded` once.
+pub(crate) fn accumulate_doses(
+    clock: Res<SimClock>,
+    mut sim: ResMut<PollutionSim>,
+    buildings: Query<(Entity, &Building, &Shape, Option<&FeatureId>)>,
+    mut events: ResMut<EventLog>,
+) {
+    if sim.params.dose_limits_mg_min_m3.is_empty() {
+        return;
+    }
+    let sim = &mut *sim;
+    let receptors = sim.dose_receptors.take().unwrap_or_else(|| {
+        let mut list: Vec<DoseReceptor> = buildings
+            .iter()
+            .filter_map(|(e, b, shape, fid)| {
+                let c = shape.0.centroid()?;
+                Some(DoseReceptor {
+                    entity: e,
+                    xy_m: [c.x(), c.y()],
+                    occupants: b.occupants,
+                    name: fid.map(|f| f.id.clone()).unwrap_or_else(|| format!("{e}")),
+                })
+            })
+            .collect();
+        list.sort_by_key(|r| r.entity);
+        list
+    });
+    let t = clock.elapsed_s();
+    let dt = clock.step_s();
+    let w = sim.weather.at(t);
+    let z = sim.params.receptor_height_m;
+    for (sp, &limit_mg_min) in &sim.params.dose_limits_mg_min_m3 {
+        let Some(s) = sim.species.iter().position(|x| x == sp) else {
+            continue;
+        };
+        let limit = limit_mg_min * KG_S_M3_PER_MG_MIN_M3;
+        for r in &receptors {
+            let c = sim.concentration(s, r.xy_m, z, &w);
+            if c <= 0.0 {
+                continue;
+            }
+            let d = sim
+                .doses
+                .entry((sp.clone(), r.entity))
+                .or_insert((0.0, false));
+            d.0 += c * dt;
+            if !d.1 && d.0 > limit {
+                d.1 = true;
+                events.push(SimEvent {
+                    kind: "pollution.dose_exceeded".into(),
+                    entity: Some(r.entity),
+                    xy_m: Some(bevy::math::DVec2::new(r.xy_m[0], r.xy_m[1])),
+                    message: format!(
+                        "{sp} at building {} ({} people): {:.0} mg·min/m³ since the start, past the limit of {limit_mg_min} mg·min/m³",
+                        r.name,
+                        r.occupants,
+                        d.0 / KG_S_M3_PER_MG_MIN_M3
+                    ),
+                });
+            }
+        }
+    }
+    sim.dose_receptors = Some(receptors);
+}
+
 pub(crate) fn receptors_due(clock: Res<SimClock>, sim: Res<PollutionSim>) -> bool {
     clock.is_every(sim.params.receptor_interval_s)
 }
@@ -290,6 +368,38 @@ pub(crate) fn read_receptors(
     }
 }
 
+/// The doses' KPIs, per species with a dose limit: the most any building has had (kg·s/m³),
+/// and the buildings and people past the limit.
+fn dose_kpis(sim: &PollutionSim, kpis: &mut Kpis) {
+    let Some(receptors) = &sim.dose_receptors else {
+        return;
+    };
+    let people: BTreeMap<Entity, u32> = receptors.iter().map(|r| (r.entity, r.occupants)).collect();
+    for sp in sim.params.dose_limits_mg_min_m3.keys() {
+        let (mut max, mut buildings, mut exposed) = (0.0f64, 0u64, 0u64);
+        for ((_, e), (dose, over)) in sim.doses.iter().filter(|((s, _), _)| s == sp) {
+            max = max.max(*dose);
+            if *over {
+                buildings += 1;
+                exposed += people.get(e).copied().unwrap_or(0) as u64;
+            }
+        }
+        kpis.set(&format!("pollution.{sp}.max_dose"), "city", max, "kg.s/m3");
+        kpis.set(
+            &format!("pollution.{sp}.buildings_exposed"),
+            "city",
+            buildings as f64,
+            "1",
+        );
+        kpis.set(
+            &format!("pollution.{sp}.people_exposed"),
+            "city",
+            exposed as f64,
+            "1",
+        );
+    }
+}
+
 /// Concentration maps, averaged per H3 cell, into the store's `fields` table.
 pub(crate) fn record_maps(
     clock: Res<SimClock>,
@@ -328,6 +438,7 @@ pub(crate) fn record_maps(
 
 /// Weather and mass-balance KPIs.
 pub(crate) fn pollution_kpis(clock: Res<SimClock>, sim: Res<PollutionSim>, mut kpis: ResMut<Kpis>) {
+    dose_kpis(&sim, &mut kpis);
     let w = sim.weather.at(clock.elapsed_s());
     kpis.set("pollution.wind_speed", "city", w.wind_speed_mps, "m/s");
     kpis.set("pollution.wind_from", "city", w.wind_from_deg, "deg");

@@ -1,0 +1,21 @@
+//! The citytwin app as a library: the registry of every simulation and scenario plugin the
+//! command-line app ships with, so its tests and benchmarks build scenes exactly as
+//! `citytwin run` does.
+
+use citytwin_engine::modules::ModuleRegistry;
+
+/// Every simulation (`[simulations.*]`) and scenario plugin (`[[scenario]]`) the app knows.
+pub fn registry() -> ModuleRegistry {
+    let mut r = ModuleRegistry::new();
+    r.add_simulation(citytwin_traffic::TrafficModule);
+    r.add_simulation(citytwin_pollution::PollutionModule);
+    r.add_simulation(citytwin_flood::FloodModule);
+    r.add_scenario(citytwin_road_closure::RoadClosure);
+    r.add_scenario(citytwin_signal_retiming::SignalRetiming);
+    r.add_scenario(citytwin_demand_change::DemandChange);
+    r.add_scenario(citytwin_green_wave::GreenWave);
+    r.add_scenario(citytwin_rainstorm::Rainstorm);
+    r.add_scenario(citytwin_chemical_leak::ChemicalLeak);
+    r.add_scenario(citytwin_plugin_template::SpeedLimit);
+    r
+}

@@ -1,0 +1,41 @@
+//! What the app's integration tests share: the repository, and the sample scenes copied into a
+//! test's folder.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A sample scene (`scenes/NAME.toml`) with its data paths made absolute and its outputs
+/// (store `runs.duckdb`, trip file, tracing report, exports) in `dir`, `edit` applied.
+pub fn scene_copy_of(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let data = repo().join("data").canonicalize().unwrap();
+    let t = std::fs::read_to_string(repo().join(format!("scenes/{name}.toml")))
+        .unwrap()
+        .replace("\"../data/", &format!("\"{}/", data.display()));
+    // Keep the store inside the test's folder too.
+    let t = t.replace(
+        "store = \"../runs/citytwin.duckdb\"",
+        "store = \"runs.duckdb\"",
+    );
+    assert!(t.contains("store = \"runs.duckdb\""));
+    let t = t.replace(
+        &format!("tripinfo = \"../runs/{name}.tripinfo.xml\""),
+        "tripinfo = \"tripinfo.xml\"",
+    );
+    assert!(t.contains("tripinfo = \"tripinfo.xml\""));
+    let t = t.replace(
+        &format!("report = \"../runs/{name}.tracing.md\""),
+        "report = \"tracing.md\"",
+    );
+    assert!(t.contains("report = \"tracing.md\""));
+    // Any other output (the flood's exports) beside them.
+    let t = t.replace("\"../runs/", "\"");
+    let p = dir.join("scene.toml");
+    std::fs::write(&p, edit(t)).unwrap();
+    p
+}
