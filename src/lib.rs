@@ -1,6 +1,8 @@
 //! The citytwin app as a library: the registry of every simulation and scenario plugin the
-//! command-line app ships with, so its tests and benchmarks build scenes exactly as
-//! `citytwin run` does.
+//! command-line app ships with, so its tests, benchmarks and examples build scenes exactly as
+//! `citytwin run` does, and the charts its reports draw.
+
+pub mod charts;
 
 use citytwin_engine::modules::ModuleRegistry;
 

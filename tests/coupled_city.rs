@@ -25,15 +25,7 @@ use citytwin_traffic::{TrafficOutputs, TrafficSim};
 /// and vehicles do not emit into the air.
 fn build(dir: &std::path::Path, couplings: bool) -> Sim {
     let path = common::scene_copy_of(dir, "sample_rainstorm", |t| {
-        if couplings {
-            return t;
-        }
-        let t = t
-            .replace(", close_roads = true, evacuate = true, evacuation = { to = [\"v42\"], car_share = 0.05, people_per_car = 1.5, over_s = 1200.0 }", "")
-            .replace("[simulations.flood.traffic]\nlayer = \"traffic\"\nslow_depth_m = 0.01\nclose_depth_m = 0.3\nreopen_margin_m = 0.05\n", "")
-            .replace("[simulations.pollution]\n", "[simulations.pollution]\ntraffic = false\n");
-        assert!(!t.contains("close_roads = ") && !t.contains("\n[simulations.flood.traffic]"));
-        t
+        if couplings { t } else { common::uncoupled(t) }
     });
     let scene = Scene::load(&path).unwrap_or_else(|e| panic!("{e}"));
     Sim::build(
@@ -311,4 +303,146 @@ fn closed_roads_carry_no_vehicles_trips_still_arrive_and_both_ways_are_determini
     assert_ne!(on.hash, off.hash);
     assert_eq!(run(dir.path(), true, &BTreeSet::new()).hash, on.hash);
     assert_eq!(run(dir.path(), false, &BTreeSet::new()).hash, off.hash);
+}
+
+/// The sample district's morning traffic and its exhaust alone (no stacks, no leak), in a
+/// steady east wind along the east–west streets.
+fn traffic_air(dir: &std::path::Path, traffic_emits: bool) -> Sim {
+    let path = common::scene_copy_of(dir, "sample_district", |t| {
+        // Drop the blocks of the stacks, the leak, the tracing and the weather series.
+        let mut out = String::new();
+        let mut block = String::new();
+        let keep = |block: &mut String, out: &mut String| {
+            let head = block.lines().next().unwrap_or("");
+            let drop = head.starts_with("[[scenario]]")
+                || head.starts_with("[simulations.pollution.tracing]")
+                || head.starts_with("[simulations.pollution.weather]")
+                || block.contains("kind = \"emission_sources\"");
+            if !drop {
+                out.push_str(block);
+            }
+            block.clear();
+        };
+        for line in t.lines() {
+            if line.starts_with('[') {
+                keep(&mut block, &mut out);
+            }
+            block.push_str(line);
+            block.push('\n');
+        }
+        keep(&mut block, &mut out);
+        let out = out.replace(
+            "[simulations.pollution]\n",
+            &format!(
+                "[simulations.pollution]\ntraffic = {traffic_emits}\n\
+                 weather = {{ wind_speed_mps = 2.0, wind_from_deg = 90.0, stability = \"D\" }}\n"
+            ),
+        );
+        assert!(!out.contains("emission_sources") && !out.contains("[[scenario]]"));
+        out
+    });
+    let scene = Scene::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    Sim::build(
+        &scene,
+        &citytwin::registry(),
+        SimOptions {
+            seed: None,
+            strict_schedule: true,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_busy_street_breathes_worse_air_than_a_quiet_one_in_proportion_to_its_exhaust() {
+    use citytwin_pollution::PollutionSim;
+    use citytwin_pollution::emission::{EmissionClass, Exhaust};
+    use geo::{Centroid, Length};
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = traffic_air(dir.path(), true);
+    // Streets (both directions of a named east-west street), their roads and length.
+    let roads: BTreeMap<Entity, (String, f64, [f64; 2])> = {
+        let world = sim.world_mut();
+        let mut q = world.query::<(Entity, &Road, &Shape, &FeatureId)>();
+        q.iter(world)
+            .filter(|(_, _, _, f)| f.layer == "traffic" && f.id.contains('h'))
+            .map(|(e, r, s, _)| {
+                let c = s.0.centroid().unwrap();
+                let len = match &*s.0 {
+                    geo::Geometry::LineString(l) => geo::Euclidean.length(l),
+                    _ => r.length_m,
+                };
+                (e, (r.name.clone(), len, [c.x(), c.y()]))
+            })
+            .collect()
+    };
+    let mut emitted: BTreeMap<String, f64> = BTreeMap::new();
+    let mut conc: BTreeMap<String, (f64, u32)> = BTreeMap::new();
+    while !sim.finished() {
+        sim.step();
+        let t = sim.world().resource::<SimClock>().elapsed_s();
+        if t <= 1200.0 {
+            continue;
+        }
+        // NOx emitted on each street this step, as the pollution simulation computes it.
+        let world = sim.world_mut();
+        let mut q = world.query::<&Vehicle>();
+        for v in q.iter(world) {
+            if let Some((name, _, _)) = v.road.and_then(|r| roads.get(&r)) {
+                let kg = EmissionClass::for_kind(v.kind).rate_kg_s(
+                    Exhaust::NOx,
+                    v.speed_mps,
+                    v.accel_mps2,
+                );
+                *emitted.entry(name.clone()).or_default() += kg;
+            }
+        }
+        // NO2 at the middle of each of its segments, every minute.
+        if (t as u64).is_multiple_of(60) {
+            let p = sim.world().resource::<PollutionSim>();
+            let w = p.weather.at(t);
+            let s = p.species.iter().position(|x| x == "NO2").unwrap();
+            for (name, _, mid) in roads.values() {
+                let c = conc.entry(name.clone()).or_default();
+                c.0 += p.concentration(s, *mid, 1.5, &w);
+                c.1 += 1;
+            }
+        }
+    }
+    let length: BTreeMap<&String, f64> = roads.values().fold(BTreeMap::new(), |mut m, r| {
+        *m.entry(&r.0).or_default() += r.1;
+        m
+    });
+    // Emission per metre of street (kg/m over the window) and mean concentration (µg/m³).
+    let rows: Vec<(String, f64, f64)> = emitted
+        .iter()
+        .map(|(name, kg)| {
+            let c = conc[name];
+            (name.clone(), kg / length[name], c.0 / c.1 as f64 * 1e9)
+        })
+        .collect();
+    for r in &rows {
+        eprintln!("{:<22} {:.3e} kg/m NOx  {:.1} µg/m³ NO2", r.0, r.1, r.2);
+    }
+    let busy = rows.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+    let quiet = rows.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+    let (e_ratio, c_ratio) = (busy.1 / quiet.1, busy.2 / quiet.2);
+    eprintln!(
+        "{} emits {e_ratio:.1}x what {} does per metre; its air holds {c_ratio:.1}x the NO2",
+        busy.0, quiet.0
+    );
+    assert!(e_ratio > 2.0, "the sample's streets differ: {e_ratio}");
+    // Concentration goes with emission per metre in the same wind: the ratio is that of the
+    // exhaust, a little less for the background every street gets from the crossing ones.
+    assert!(
+        c_ratio > 0.6 * e_ratio && c_ratio < 1.5 * e_ratio,
+        "concentration ratio {c_ratio} for an emission ratio {e_ratio}"
+    );
+    // And with the coupling off the streets' air holds no exhaust at all.
+    let mut off = traffic_air(dir.path(), false);
+    while !off.finished() {
+        off.step();
+    }
+    let p = off.world().resource::<PollutionSim>();
+    assert!(!p.species.iter().any(|s| s == "NO2"), "{:?}", p.species);
 }

@@ -39,3 +39,27 @@ pub fn scene_copy_of(dir: &Path, name: &str, edit: impl Fn(String) -> String) ->
     std::fs::write(&p, edit(t)).unwrap();
     p
 }
+
+/// The coupled sample scene's text (`sample_rainstorm`) with every coupling off: the water does
+/// not act on the traffic, the leak's zone closes nothing and orders nobody out, and vehicles
+/// do not emit into the air. Everything else is the same.
+pub fn uncoupled(t: String) -> String {
+    let t = t
+        .replace(
+            ", close_roads = true, evacuate = true, evacuation = { to = [\"v42\"], car_share = 0.05, people_per_car = 1.5, over_s = 1200.0 }",
+            "",
+        )
+        .replace(
+            "[simulations.flood.traffic]\nlayer = \"traffic\"\nslow_depth_m = 0.01\nclose_depth_m = 0.3\nreopen_margin_m = 0.05\n",
+            "",
+        )
+        .replace(
+            "[simulations.pollution]\n",
+            "[simulations.pollution]\ntraffic = false\n",
+        );
+    assert!(
+        !t.contains("close_roads = ") && !t.contains("\n[simulations.flood.traffic]"),
+        "the scene's couplings are not written as uncoupled() expects"
+    );
+    t
+}

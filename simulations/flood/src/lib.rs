@@ -225,9 +225,9 @@ pub struct FloodSim {
     /// When each cell first had more than `flooded_depth_m`, s after the start (NaN: never).
     pub first_flooded_s: Vec<f32>,
     /// Grid cells under each road (sampled along its centreline).
-    roads: Vec<(Entity, Vec<usize>)>,
+    roads: Vec<(Entity, String, Vec<usize>)>,
     /// Grid cells around each building (its blocked cells' neighbours).
-    buildings: Vec<(Entity, Vec<usize>)>,
+    buildings: Vec<(Entity, String, Vec<usize>)>,
     /// Nearest gauge station per cell (station codes in `gauge_names`), once gauges report.
     gauge_of_cell: Option<(Vec<String>, Vec<u16>)>,
     /// Cells inside subcatchments: their rain runs off through the subcatchment instead.

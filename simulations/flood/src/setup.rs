@@ -97,17 +97,19 @@ pub(crate) fn build(params: &toml::Table, app: &mut App) -> Result<(), String> {
     let world = app.world_mut();
     block_buildings(world, &mut sim);
     // Roads: the cells under their centrelines.
-    let mut q = world.query::<(Entity, &Road, &Shape)>();
-    let mut roads: Vec<(Entity, geo::Geometry<f64>)> =
-        q.iter(world).map(|(e, _, s)| (e, (*s.0).clone())).collect();
+    let mut q = world.query::<(Entity, &Road, &Shape, Option<&FeatureId>)>();
+    let mut roads: Vec<(Entity, String, geo::Geometry<f64>)> = q
+        .iter(world)
+        .map(|(e, _, s, f)| (e, feature_name(e, f), (*s.0).clone()))
+        .collect();
     roads.sort_by_key(|r| r.0);
-    for (e, g) in roads {
+    for (e, name, g) in roads {
         let geo::Geometry::LineString(ls) = g else {
             continue;
         };
         let cells = cells_along(&sim, &ls);
         if !cells.is_empty() {
-            sim.roads.push((e, cells));
+            sim.roads.push((e, name, cells));
         }
     }
     // The drainage network.
@@ -152,11 +154,13 @@ pub(crate) fn build(params: &toml::Table, app: &mut App) -> Result<(), String> {
 
 /// Buildings block their cells; the cells around them tell whether they are flooded.
 fn block_buildings(world: &mut World, sim: &mut FloodSim) {
-    let mut q = world.query::<(Entity, &Building, &Shape)>();
-    let mut footprints: Vec<(Entity, geo::Geometry<f64>)> =
-        q.iter(world).map(|(e, _, s)| (e, (*s.0).clone())).collect();
+    let mut q = world.query::<(Entity, &Building, &Shape, Option<&FeatureId>)>();
+    let mut footprints: Vec<(Entity, String, geo::Geometry<f64>)> = q
+        .iter(world)
+        .map(|(e, _, s, f)| (e, feature_name(e, f), (*s.0).clone()))
+        .collect();
     footprints.sort_by_key(|f| f.0);
-    for (e, g) in footprints {
+    for (e, name, g) in footprints {
         let inside = cells_in(sim, &g);
         let nx = sim.surface.nx;
         let mut around = Vec::new();
@@ -178,9 +182,14 @@ fn block_buildings(world: &mut World, sim: &mut FloodSim) {
         around.sort_unstable();
         around.dedup();
         if !around.is_empty() {
-            sim.buildings.push((e, around));
+            sim.buildings.push((e, name, around));
         }
     }
+}
+
+/// How events name a feature: `layer/id`, or the entity when it has no id.
+fn feature_name(e: Entity, f: Option<&FeatureId>) -> String {
+    f.map_or_else(|| format!("{e}"), |f| f.to_string())
 }
 
 /// The grid cells whose centres lie inside a polygonal geometry.

@@ -209,7 +209,7 @@ pub(crate) fn flood_events(
             }
         };
     for (code, kind, list) in [(0u8, "road", &sim.roads), (1, "building", &sim.buildings)] {
-        for (e, cells) in list {
+        for (e, name, cells) in list {
             let depth = cells.iter().map(|&c| h[c]).fold(0.0f32, f32::max);
             let now = depth > limit;
             flip(
@@ -218,7 +218,7 @@ pub(crate) fn flood_events(
                 now,
                 format!("flood.{kind}_{}", if now { "flooded" } else { "clear" }),
                 format!(
-                    "water {:.2} m deep at the {kind}, {} the {:.2} m mark",
+                    "{kind} {name}: water {:.2} m deep, {} the {:.2} m mark",
                     depth,
                     if now { "above" } else { "back under" },
                     limit
@@ -307,7 +307,7 @@ pub(crate) fn flood_kpis(sim: Res<FloodSim>, mut kpis: ResMut<Kpis>) {
     let roads = sim
         .roads
         .iter()
-        .filter(|(_, cells)| cells.iter().any(|&c| s.h_m[c] > limit))
+        .filter(|(_, _, cells)| cells.iter().any(|&c| s.h_m[c] > limit))
         .count();
     kpis.set("flood.roads_flooded", "city", roads as f64, "1");
     let (inflow, stored, out) = sim.water_balance_m3();
