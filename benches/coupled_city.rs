@@ -12,8 +12,7 @@ mod common;
 
 use std::time::Instant;
 
-use citytwin_engine::scene::Scene;
-use citytwin_engine::sim::{Sim, SimOptions};
+use citytwin_engine::sim::Sim;
 
 /// Which couplings run.
 #[derive(Clone, Copy, PartialEq)]
@@ -33,9 +32,7 @@ fn build(dir: &std::path::Path, c: Couplings) -> Sim {
         ),
         Couplings::None => common::uncoupled(t),
     });
-    let scene = Scene::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    Sim::build(&scene, &citytwin::registry(), SimOptions::default())
-        .unwrap_or_else(|e| panic!("{e}"))
+    common::build_sim(&path)
 }
 
 /// Seconds of wall time for the whole scene, and its simulated duration.

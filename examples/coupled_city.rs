@@ -126,12 +126,11 @@ fn capture(sim: &mut Sim, t_s: f64, closed: &BTreeMap<FeatureId, String>) -> Mom
                 .filter(|(_, v)| *v >= 1450e-9)
                 .filter_map(|&(h3, _)| CellIndex::try_from(h3).ok())
                 .map(|c| {
-                    c.boundary()
-                        .iter()
-                        .map(|ll| {
-                            let p = frame.to_local(LonLat::new(ll.lng(), ll.lat()));
-                            (p.x, p.y)
-                        })
+                    use geo::CoordsIter;
+                    frame
+                        .cell_polygon(c)
+                        .exterior_coords_iter()
+                        .map(|p| (p.x, p.y))
                         .collect()
                 })
                 .collect()

@@ -16,8 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bevy::ecs::message::{MessageCursor, Messages};
 use bevy::prelude::*;
 use citytwin_engine::prelude::*;
-use citytwin_engine::scene::Scene;
-use citytwin_engine::sim::{Sim, SimOptions};
+use citytwin_engine::sim::Sim;
 use citytwin_traffic::{TrafficOutputs, TrafficSim};
 
 /// The coupled scene, or (`couplings = false`) the same scene with every coupling off: the
@@ -27,16 +26,7 @@ fn build(dir: &std::path::Path, couplings: bool) -> Sim {
     let path = common::scene_copy_of(dir, "sample_rainstorm", |t| {
         if couplings { t } else { common::uncoupled(t) }
     });
-    let scene = Scene::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    Sim::build(
-        &scene,
-        &citytwin::registry(),
-        SimOptions {
-            seed: None,
-            strict_schedule: true,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    common::build_sim(&path)
 }
 
 /// A closure as the commands said it: who, which road, from which step to which.
@@ -341,16 +331,7 @@ fn traffic_air(dir: &std::path::Path, traffic_emits: bool) -> Sim {
         assert!(!out.contains("emission_sources") && !out.contains("[[scenario]]"));
         out
     });
-    let scene = Scene::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    Sim::build(
-        &scene,
-        &citytwin::registry(),
-        SimOptions {
-            seed: None,
-            strict_schedule: true,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    common::build_sim(&path)
 }
 
 #[test]

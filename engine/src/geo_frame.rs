@@ -138,6 +138,16 @@ impl GeoFrame {
         }
     }
 
+    /// An H3 cell's outline in local metres, as a polygon (its vertices in H3's order).
+    pub fn cell_polygon(&self, cell: h3o::CellIndex) -> geo::Polygon<f64> {
+        let ring: Vec<Coord<f64>> = cell
+            .boundary()
+            .iter()
+            .map(|ll| self.to_local(LonLat::new(ll.lng(), ll.lat())))
+            .collect();
+        geo::Polygon::new(geo::LineString::from(ring), Vec::new())
+    }
+
     /// Local metres → WGS84 degrees.
     pub fn to_wgs84(&self, c: Coord<f64>) -> LonLat {
         let xi = (c.y + self.origin_northing_m) / self.rect_radius_m;

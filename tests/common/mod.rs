@@ -5,6 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use citytwin_engine::scene::Scene;
+use citytwin_engine::sim::{Sim, SimOptions};
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -62,4 +65,19 @@ pub fn uncoupled(t: String) -> String {
         "the scene's couplings are not written as uncoupled() expects"
     );
     t
+}
+
+/// Build the scene at `path` with every module the app has, as `citytwin run` would, with the
+/// schedule's ambiguity check an error (as tests want it).
+pub fn build_sim(path: &Path) -> Sim {
+    let scene = Scene::load(path).unwrap_or_else(|e| panic!("{e}"));
+    Sim::build(
+        &scene,
+        &citytwin::registry(),
+        SimOptions {
+            seed: None,
+            strict_schedule: true,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }

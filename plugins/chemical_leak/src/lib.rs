@@ -528,16 +528,6 @@ fn affected_zone(
     }
 }
 
-/// The zone's cells as polygons in the frame.
-fn cell_polygon(cell: CellIndex, frame: &GeoFrame) -> geo::Polygon<f64> {
-    let ring: Vec<geo::Coord<f64>> = cell
-        .boundary()
-        .iter()
-        .map(|ll| frame.to_local(LonLat::new(ll.lng(), ll.lat())))
-        .collect();
-    geo::Polygon::new(geo::LineString::from(ring), Vec::new())
-}
-
 /// Close the roads that cross the zone now and reopen those that left it.
 fn close_zone_roads(
     leak: &mut Leak,
@@ -555,7 +545,7 @@ fn close_zone_roads(
         .collect();
     let mut now: BTreeSet<Entity> = BTreeSet::new();
     for &cell in zone {
-        for e in index.within_polygon(&cell_polygon(cell, frame)) {
+        for e in index.within_polygon(&frame.cell_polygon(cell)) {
             if ours.contains_key(&e) {
                 now.insert(e);
             }

@@ -140,15 +140,7 @@ fn the_zone_closes_the_roads_inside_it_and_orders_its_buildings_out() {
                 m.cells
                     .iter()
                     .filter(|(_, v)| *v >= 20900.0e-9)
-                    .map(|&(h3, _)| {
-                        let cell = CellIndex::try_from(h3).unwrap();
-                        let ring: Vec<geo::Coord<f64>> = cell
-                            .boundary()
-                            .iter()
-                            .map(|ll| frame.to_local(LonLat::new(ll.lng(), ll.lat())))
-                            .collect();
-                        geo::Polygon::new(geo::LineString::from(ring), vec![])
-                    })
+                    .map(|&(h3, _)| frame.cell_polygon(CellIndex::try_from(h3).unwrap()))
                     .collect()
             })
             .unwrap_or_default();
