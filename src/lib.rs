@@ -6,7 +6,8 @@ pub mod charts;
 
 use citytwin_engine::modules::ModuleRegistry;
 
-/// Every simulation (`[simulations.*]`) and scenario plugin (`[[scenario]]`) the app knows.
+/// Every simulation (`[simulations.*]`) and scenario plugin (`[[scenario]]`) the app knows:
+/// each crate registers itself here when it joins the workspace.
 pub fn registry() -> ModuleRegistry {
     let mut r = ModuleRegistry::new();
     r.add_simulation(citytwin_traffic::TrafficModule);

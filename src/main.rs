@@ -132,8 +132,6 @@ enum Format {
     Csv,
 }
 
-/// The simulations and scenario plugins this build knows. Each simulation crate and scenario
-/// plugin crate registers itself here when it joins the workspace.
 fn main() -> std::process::ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away
     // (`citytwin runs | head`) instead of panicking on a broken pipe.
