@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow};
 use bevy::ecs::message::{MessageCursor, Messages};
 use bevy::prelude::*;
+use citytwin::charts::LineChart;
 use citytwin_engine::prelude::*;
 use citytwin_engine::scene::Scene;
 use citytwin_engine::sim::{Sim, SimOptions};
@@ -312,27 +313,27 @@ fn main() -> Result<()> {
     let s = |x: &Series, k: &str| x.get(k).cloned().unwrap_or_default();
     write(
         "coupled_city_roads.png",
-        citytwin::charts::line_chart(
-            "Roads closed, coupled city",
-            "minutes after 07:30",
-            "roads",
-            &[
+        citytwin::charts::line_chart(&LineChart {
+            title: "Roads closed, coupled city",
+            x_desc: "minutes after 07:30",
+            y_desc: "roads",
+            lines: &[
                 ("by the water", &s(&on, "flood.roads_closed")),
                 ("by the chlorine zone", &s(&on, "leak.roads_closed")),
             ],
-        )?,
+        })?,
     )?;
     write(
         "coupled_city_traffic.png",
-        citytwin::charts::line_chart(
-            "Trips completed, couplings on and off",
-            "minutes after 07:30",
-            "trips",
-            &[
+        citytwin::charts::line_chart(&LineChart {
+            title: "Trips completed, couplings on and off",
+            x_desc: "minutes after 07:30",
+            y_desc: "trips",
+            lines: &[
                 ("coupled", &s(&on, "traffic.arrived")),
                 ("uncoupled", &s(&off, "traffic.arrived")),
             ],
-        )?,
+        })?,
     )?;
     Ok(())
 }

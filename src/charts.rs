@@ -1,5 +1,5 @@
-//! Pictures for reports: line charts as PNG (plotters on a bitmap, the bundled DejaVu font,
-//! PNG written here), for `citytwin compare` and the examples.
+//! Pictures for reports: line charts as PNG or SVG (plotters, the bundled DejaVu font, PNG
+//! written here), for `citytwin compare`, `citytwin plot` and the examples.
 
 /// A chart that could not be drawn.
 #[derive(Debug, thiserror::Error)]
@@ -11,14 +11,48 @@ pub struct ChartError {
     pub message: String,
 }
 
-/// A line chart, one line per named series of (x, y) points, as a PNG image: `title` on top,
-/// `x_desc` and `y_desc` on the axes.
-pub fn line_chart(
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
-    lines: &[(&str, &[(f64, f64)])],
-) -> Result<Vec<u8>, ChartError> {
+/// What a line chart shows: `title` on top, `x_desc` and `y_desc` on the axes, one line per
+/// named series of (x, y) points.
+pub struct LineChart<'a> {
+    /// Caption.
+    pub title: &'a str,
+    /// The x axis's description.
+    pub x_desc: &'a str,
+    /// The y axis's description.
+    pub y_desc: &'a str,
+    /// (name, points) per line.
+    pub lines: &'a [(&'a str, &'a [(f64, f64)])],
+}
+
+/// The charts' size, pixels.
+const SIZE: (u32, u32) = (900, 440);
+
+/// A line chart as a PNG image.
+pub fn line_chart(chart: &LineChart) -> Result<Vec<u8>, ChartError> {
+    let (w, h) = SIZE;
+    let mut rgb = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = plotters::prelude::BitMapBackend::with_buffer(&mut rgb, (w, h));
+        draw(chart, root)?;
+    }
+    Ok(encode_png(w, h, &rgb))
+}
+
+/// A line chart as an SVG document.
+pub fn line_chart_svg(chart: &LineChart) -> Result<String, ChartError> {
+    let mut svg = String::new();
+    {
+        let root = plotters::prelude::SVGBackend::with_string(&mut svg, SIZE);
+        draw(chart, root)?;
+    }
+    Ok(svg)
+}
+
+/// Draw a line chart on any plotters backend.
+fn draw<DB: plotters::prelude::DrawingBackend>(
+    c: &LineChart,
+    backend: DB,
+) -> Result<(), ChartError> {
     use plotters::prelude::*;
     const COLOURS: [RGBColor; 6] = [
         RGBColor(31, 119, 180),
@@ -29,64 +63,72 @@ pub fn line_chart(
         RGBColor(140, 86, 75),
     ];
     register_font();
-    let (w, h) = (900u32, 440u32);
     let (mut x0, mut x1, mut y0, mut y1) =
         (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, f64::NEG_INFINITY);
-    for &(x, y) in lines.iter().flat_map(|(_, s)| s.iter()) {
+    for &(x, y) in c.lines.iter().flat_map(|(_, s)| s.iter()) {
+        if !(x.is_finite() && y.is_finite()) {
+            continue;
+        }
         x0 = x0.min(x);
         x1 = x1.max(x);
         y0 = y0.min(y);
         y1 = y1.max(y);
     }
-    if x1.is_nan() || x1 <= x0 {
+    if !x0.is_finite() {
+        (x0, x1) = (0.0, 1.0);
+    }
+    if !x1.is_finite() || x1 <= x0 {
         x1 = x0 + 1.0;
     }
-    if y1.is_nan() || y1 <= y0 {
+    if !y1.is_finite() || y1 <= y0 {
         y1 = y0 + 1.0;
     }
     y1 += 0.05 * (y1 - y0);
-    let mut rgb = vec![255u8; (w * h * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
-        let draw = |e: &dyn std::fmt::Display| ChartError {
-            what: title.to_string(),
-            message: e.to_string(),
-        };
-        root.fill(&WHITE).map_err(|e| draw(&e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| draw(&e))?;
+    let err = |e: &dyn std::fmt::Display| ChartError {
+        what: c.title.to_string(),
+        message: e.to_string(),
+    };
+    let root = backend.into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(c.title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc(c.x_desc)
+        .y_desc(c.y_desc)
+        .y_label_formatter(&|v| crate::fmt_value(*v))
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (i, (name, s)) in c.lines.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
         chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| draw(&e))?;
-        for (i, (name, s)) in lines.iter().enumerate() {
-            let c = COLOURS[i % COLOURS.len()];
-            chart
-                .draw_series(LineSeries::new(s.iter().copied(), c.stroke_width(2)))
-                .map_err(|e| draw(&e))?
-                .label(*name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(|e| draw(&e))?;
-        root.present().map_err(|e| draw(&e))?;
+            .draw_series(LineSeries::new(
+                s.iter()
+                    .copied()
+                    .filter(|p| p.0.is_finite() && p.1.is_finite()),
+                colour.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?
+            .label(*name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
+            });
     }
-    Ok(encode_png(w, h, &rgb))
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
 }
 
 /// The charts' font (DejaVu Sans, `assets/fonts/`) as plotters' `sans-serif`, registered once.

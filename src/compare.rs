@@ -14,7 +14,8 @@ use citytwin_engine::sim::SimOptions;
 use citytwin_engine::store::{RunStatus, RunStore};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::report::{fmt_value, table};
+use crate::report::table;
+use citytwin::fmt_value;
 
 /// One scene's run.
 struct Ran {
@@ -200,12 +201,13 @@ pub fn compare(
             continue;
         }
         let file = format!("{stem}-{}.png", name.replace('.', "_"));
-        let png = citytwin::charts::line_chart(
-            &format!("{name} ({unit})"),
-            "simulated time (s)",
-            unit,
-            &lines,
-        )?;
+        let title = format!("{name} ({unit})");
+        let png = citytwin::charts::line_chart(&citytwin::charts::LineChart {
+            title: &title,
+            x_desc: "simulated time (s)",
+            y_desc: unit,
+            lines: &lines,
+        })?;
         std::fs::write(dir.join(&file), png)
             .with_context(|| format!("cannot write {}", dir.join(&file).display()))?;
         writeln!(md, "![{name}]({file})\n")?;

@@ -22,3 +22,15 @@ pub fn registry() -> ModuleRegistry {
     r.add_scenario(citytwin_plugin_template::SpeedLimit);
     r
 }
+
+/// A KPI value as reports print it: integers as integers, tiny values (concentrations in kg/m³
+/// and the like) with three significant figures, others with four decimals.
+pub fn fmt_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{}", v as i64)
+    } else if v.abs() < 1e-3 {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}

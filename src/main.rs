@@ -1,6 +1,7 @@
 //! `citytwin`: run, check, list and export city simulations.
 
 mod compare;
+mod plot;
 mod report;
 mod signals;
 
@@ -99,6 +100,26 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Draw charts of a recorded run's KPIs over time (PNG or SVG), one file per KPI.
+    Plot {
+        /// The run id.
+        run: i64,
+        /// KPI names (e.g. `traffic.travel_time_index`, `flood.flooded_area`).
+        #[arg(long = "kpi", required = true)]
+        kpis: Vec<String>,
+        /// Scopes to draw (default: `city`, or every scope of a per-feature KPI).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// The run store.
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
+        /// Image format.
+        #[arg(long, value_enum, default_value_t = plot::PlotFormat::Png)]
+        format: plot::PlotFormat,
+        /// Output folder (default: `plots/run-<id>` beside the store).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Export a run's tables (runs, features, kpis, snapshots, events, fields) to Parquet or CSV.
     Export {
         /// The run id.
@@ -169,6 +190,27 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Check { scene } => check(&scene).map(|_| std::process::ExitCode::SUCCESS),
         Command::Runs { store, action } => runs(&store, action.unwrap_or(RunsAction::List))
             .map(|_| std::process::ExitCode::SUCCESS),
+        Command::Plot {
+            run,
+            kpis,
+            scopes,
+            store,
+            format,
+            out,
+        } => {
+            let st = open_existing(&store)?;
+            let dir = out.unwrap_or_else(|| {
+                store
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join("plots")
+                    .join(format!("run-{run}"))
+            });
+            for f in plot::plot(&st, run, &kpis, &scopes, &dir, format)? {
+                println!("{}", f.display());
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Export {
             run,
             store,

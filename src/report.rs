@@ -1,6 +1,7 @@
 //! What the CLI prints: summaries as aligned plain-text tables.
 
 use anyhow::Result;
+use citytwin::fmt_value;
 use citytwin_engine::model::EntityKind;
 use citytwin_engine::runner::RunOutcome;
 use citytwin_engine::scene::Scene;
@@ -29,17 +30,6 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     line(w.iter().map(|n| "-".repeat(*n)).collect());
     for r in rows {
         line(r.clone());
-    }
-}
-
-pub(crate) fn fmt_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e12 {
-        format!("{}", v as i64)
-    } else if v.abs() < 1e-3 {
-        // Concentrations in kg/m³ and the like: keep three significant figures.
-        format!("{v:.3e}")
-    } else {
-        format!("{v:.4}")
     }
 }
 

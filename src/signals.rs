@@ -9,7 +9,8 @@ use citytwin_engine::scene::Scene;
 use citytwin_traffic::signal_opt::{Evaluation, OptimiseOptions, optimise, write_plans};
 use citytwin_traffic::{Traffic, TrafficConfig, TrafficParams};
 
-use crate::report::{fmt_value, table};
+use crate::report::table;
+use citytwin::fmt_value;
 
 /// Optimise the signals of `scene_path`'s traffic and write the plans.
 pub fn optimize_signals(scene_path: &Path, rounds: usize, out: Option<PathBuf>) -> Result<()> {

@@ -135,6 +135,70 @@ fn run_then_show_then_export() {
         "{kpis}"
     );
 
+    // charts of its KPIs: a city KPI, a per-road one (several lines), as PNG and SVG
+    let plots = dir.path().join("plots");
+    let o = bin()
+        .args([
+            "plot",
+            "1",
+            "--kpi",
+            "traffic.running",
+            "--kpi",
+            "traffic.edge.flow_vph",
+        ])
+        .arg("--store")
+        .arg(&store)
+        .arg("--out")
+        .arg(&plots)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let png = std::fs::read(plots.join("traffic_running.png")).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "{} bytes",
+        png.len()
+    );
+    assert!(plots.join("traffic_edge_flow_vph.png").is_file());
+    let o = bin()
+        .args(["plot", "1", "--kpi", "traffic.running", "--format", "svg"])
+        .arg("--store")
+        .arg(&store)
+        .arg("--out")
+        .arg(&plots)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let svg = std::fs::read_to_string(plots.join("traffic_running.svg")).unwrap();
+    assert!(
+        svg.contains("<svg") && svg.contains("traffic.running"),
+        "{svg}"
+    );
+    // an unknown KPI is named, with what is there, and nothing is written
+    let empty = dir.path().join("no-plots");
+    let o = bin()
+        .args([
+            "plot",
+            "1",
+            "--kpi",
+            "traffic.running",
+            "--kpi",
+            "traffic.runing",
+        ])
+        .arg("--store")
+        .arg(&store)
+        .arg("--out")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(
+        t.contains("'traffic.runing'") && t.contains("traffic.running"),
+        "{t}"
+    );
+    assert!(!empty.exists());
+
     let o = bin()
         .args(["runs", "--store"])
         .arg(&store)
