@@ -95,6 +95,7 @@ fn world(n: usize, indexed: bool, snapshot_every_step: bool) -> App {
             speed_mps: v.length(),
             accel_mps2: 0.0,
             road: None,
+            heading_rad: 0.0,
         };
         if indexed {
             app.world_mut().spawn((

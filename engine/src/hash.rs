@@ -155,6 +155,7 @@ impl StateHash for Vehicle {
         h.f64(self.max_speed_mps);
         h.f64(self.speed_mps);
         h.f64(self.accel_mps2);
+        h.f64(self.heading_rad);
         match self.road {
             None => h.u64(0),
             Some(e) => {

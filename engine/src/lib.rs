@@ -47,7 +47,9 @@ pub mod prelude {
     pub use crate::index::SpatialIndex;
     pub use crate::model::*;
     pub use crate::modules::{ModuleRegistry, SceneModule, parse_params};
-    pub use crate::recorder::{EventLog, FieldLog, FieldSample, Kpis, SimEvent, Snapshot};
+    pub use crate::recorder::{
+        EventLog, FieldLog, FieldSample, Kpis, Raster, Rasters, SimEvent, Snapshot,
+    };
     pub use crate::rng::SimRng;
     pub use crate::schedule::{SimSet, SimStep};
 }

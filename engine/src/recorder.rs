@@ -153,9 +153,87 @@ impl FieldLog {
         self.latest.get(name).map(|(v, s)| (*v, s))
     }
 
+    /// The version of the latest map of every name.
+    pub fn versions(&self) -> BTreeMap<String, u64> {
+        self.latest
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), *v))
+            .collect()
+    }
+
+    /// The latest map of every name.
+    pub fn latest_all(&self) -> BTreeMap<String, FieldSample> {
+        self.latest
+            .iter()
+            .map(|(k, (_, s))| (k.clone(), s.clone()))
+            .collect()
+    }
+
     /// Maps pushed this tick so far.
     pub fn pending(&self) -> &[FieldSample] {
         &self.pending
+    }
+}
+
+/// A grid of one value over the scene (water depth…), as a simulation publishes it for views.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Raster {
+    /// South-west corner of the grid in the frame, m.
+    pub origin_m: bevy::math::DVec2,
+    /// Cell size, m.
+    pub cell_m: f64,
+    /// Columns.
+    pub nx: usize,
+    /// Rows.
+    pub ny: usize,
+    /// Values, row-major from the south-west.
+    pub values: Vec<f32>,
+    /// SI unit of the values.
+    pub unit: &'static str,
+    /// When it was taken, s after the scene start.
+    pub t_s: f64,
+}
+
+/// Rasters for views. Copying a grid costs, so simulations publish theirs only in a step after
+/// a view asked ([`Rasters::request`]); runs without a view never pay for them. Not part of the
+/// state: what is published cannot change the run.
+#[derive(Resource, Default, Debug)]
+pub struct Rasters {
+    requested: bool,
+    layers: BTreeMap<String, Raster>,
+}
+
+impl Rasters {
+    /// Ask the simulations to publish their rasters at the end of the next step.
+    pub fn request(&mut self) {
+        self.requested = true;
+    }
+
+    /// Whether a view asked for rasters this step.
+    pub fn is_requested(&self) -> bool {
+        self.requested
+    }
+
+    /// Publish (replace) the raster `name`.
+    pub fn publish(&mut self, name: &str, raster: Raster) {
+        self.layers.insert(name.to_string(), raster);
+    }
+
+    /// The latest raster named `name`.
+    pub fn get(&self, name: &str) -> Option<&Raster> {
+        self.layers.get(name)
+    }
+
+    /// The request is served once a step has run.
+    pub(crate) fn served(&mut self) {
+        self.requested = false;
+    }
+}
+
+/// Clear a served raster request (in `Advance`).
+pub(crate) fn serve_rasters(mut rasters: ResMut<Rasters>) {
+    if rasters.requested {
+        rasters.served();
     }
 }
 

@@ -63,15 +63,21 @@ impl Plugin for EnginePlugin {
             .init_resource::<Kpis>()
             .init_resource::<EventLog>()
             .init_resource::<FieldLog>()
+            .init_resource::<recorder::Rasters>()
             // Many systems set KPIs and raise events in the same set. Their order cannot change
             // the result: KPIs are keyed, and the recorder sorts a tick's events and maps.
             .allow_ambiguous_resource::<Kpis>()
             .allow_ambiguous_resource::<EventLog>()
             .allow_ambiguous_resource::<FieldLog>()
+            .allow_ambiguous_resource::<recorder::Rasters>()
             .add_schedule(new_sim_schedule(self.strict_schedule))
             .add_systems(
                 SimStep,
-                (crate::control::clear_commands, crate::control::clear_rain)
+                (
+                    crate::control::clear_commands,
+                    crate::control::clear_rain,
+                    recorder::serve_rasters,
+                )
                     .in_set(SimSet::Advance),
             )
             .add_systems(SimStep, crate::control::rain_kpis.in_set(SimSet::Metrics))

@@ -658,6 +658,33 @@ impl RunStore {
         }
     }
 
+    /// What a run was made from: its scene (path as given and text), seed and code version, so
+    /// it can be made again.
+    pub fn run_meta(&self, id: i64) -> Result<RunMeta, StoreError> {
+        match self.conn.query_row(
+            "SELECT scene_name, scene_path, scene_toml, seed, version, sim_start, step_s, duration_s FROM runs WHERE run_id = ?",
+            params![id],
+            |r| {
+                Ok(RunMeta {
+                    scene_name: r.get(0)?,
+                    scene_path: r.get(1)?,
+                    scene_toml: r.get(2)?,
+                    seed: r.get(3)?,
+                    version: r.get(4)?,
+                    sim_start: r.get(5)?,
+                    step_s: r.get(6)?,
+                    duration_s: r.get(7)?,
+                })
+            },
+        ) {
+            Err(duckdb::Error::QueryReturnedNoRows) => Err(StoreError::NoRun {
+                path: self.path.clone(),
+                id,
+            }),
+            other => self.db(other),
+        }
+    }
+
     /// The scene text a run was made from.
     pub fn scene_toml(&self, id: i64) -> Result<String, StoreError> {
         match self.conn.query_row(

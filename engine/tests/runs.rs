@@ -153,6 +153,9 @@ fn run_round_trips_through_the_store_and_exports() {
     assert_eq!(r.ticks, 60);
     assert_eq!(r.state_hash, out.state_hash);
     assert_eq!(store.scene_toml(out.run_id).unwrap(), scene.source);
+    let meta = store.run_meta(out.run_id).unwrap();
+    assert_eq!(meta.scene_toml, scene.source);
+    assert_eq!(meta.version, citytwin_engine::VERSION);
     let counts = store.row_counts(out.run_id).unwrap();
     // 188 loaded features + 200 walkers; snapshots of 200 walkers at ticks 0,10,…,50.
     assert_eq!(counts[0], ("features".to_string(), 388));

@@ -139,6 +139,8 @@ pub struct Vehicle {
     /// The [`Road`] entity it is on (`None` inside a junction, or when its simulation does not
     /// say).
     pub road: Option<bevy::prelude::Entity>,
+    /// Which way it faces, radians counter-clockwise from the frame's x axis (east).
+    pub heading_rad: f64,
 }
 
 #[cfg(test)]

@@ -138,6 +138,7 @@ impl SceneModule for Walkers {
                     speed_mps: 0.0,
                     accel_mps2: 0.0,
                     road: None,
+                    heading_rad: 0.0,
                 },
             ));
         }

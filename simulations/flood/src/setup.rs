@@ -17,7 +17,10 @@ use crate::drainage::spec::{NodeKind, Options};
 use crate::drainage::world::{network_from_world, spawn_inp};
 use crate::drainage::{Drainage, spec};
 use crate::roads::{flood_road_kpis, flood_roads};
-use crate::systems::{feed_model_rain, flood_events, flood_kpis, flood_maps, maps_due, step_flood};
+use crate::systems::{
+    feed_model_rain, flood_events, flood_kpis, flood_maps, maps_due, publish_rasters,
+    rasters_requested, step_flood,
+};
 use crate::*;
 
 pub(crate) fn build(params: &toml::Table, app: &mut App) -> Result<(), String> {
@@ -132,6 +135,7 @@ pub(crate) fn build(params: &toml::Table, app: &mut App) -> Result<(), String> {
                     flood_events,
                     flood_kpis.run_if(kpi_due),
                     flood_maps.run_if(maps_due),
+                    publish_rasters.run_if(rasters_requested),
                 )
                     .chain()
                     .in_set(SimSet::Metrics),

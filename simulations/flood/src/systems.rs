@@ -369,6 +369,31 @@ pub(crate) fn flood_kpis(sim: Res<FloodSim>, mut kpis: ResMut<Kpis>) {
     kpis.set("drainage.full_conduits", "city", full as f64, "1");
 }
 
+/// For a view that asked: the water depth grid (`flood.depth`, m) at the end of this step.
+pub(crate) fn publish_rasters(
+    clock: Res<SimClock>,
+    sim: Res<FloodSim>,
+    mut rasters: ResMut<Rasters>,
+) {
+    let s = &sim.surface;
+    rasters.publish(
+        "flood.depth",
+        Raster {
+            origin_m: sim.origin_m,
+            cell_m: s.dx_m as f64,
+            nx: s.nx,
+            ny: s.ny,
+            values: s.h_m.clone(),
+            unit: "m",
+            t_s: clock.elapsed_s() + clock.step_s(),
+        },
+    );
+}
+
+pub(crate) fn rasters_requested(rasters: Res<Rasters>) -> bool {
+    rasters.is_requested()
+}
+
 /// Depth and speed maps per H3 cell; at the end the deepest water, the first flooding, and the
 /// exports.
 pub(crate) fn flood_maps(

@@ -103,9 +103,21 @@ pub(crate) fn mirror_vehicles(
         let road = net.lanes[v.lane as usize]
             .edge
             .and_then(|e| mirror.roads[e as usize]);
-        let xy = mirror
+        let centre_m = v.pos_m - v.length_m / 2.0;
+        let xy = mirror.placement.point(lane_point(net, v.lane, centre_m));
+        // Facing along the lane, measured in the frame (the placement may turn it).
+        let ahead = mirror
             .placement
-            .point(lane_point(net, v.lane, v.pos_m - v.length_m / 2.0));
+            .point(lane_point(net, v.lane, centre_m + 1.0));
+        let behind = mirror
+            .placement
+            .point(lane_point(net, v.lane, centre_m - 1.0));
+        let d = ahead - behind;
+        let heading_rad = if d.length_squared() > 0.0 {
+            d.y.atan2(d.x)
+        } else {
+            0.0
+        };
         let e = match mirror.entities.remove(&v.trip) {
             Some(e) => {
                 if let Ok((mut p, mut veh)) = q.get_mut(e) {
@@ -113,6 +125,7 @@ pub(crate) fn mirror_vehicles(
                     veh.accel_mps2 = (v.speed_mps - veh.speed_mps) / mirror.sync_interval_s;
                     veh.speed_mps = v.speed_mps;
                     veh.road = road;
+                    veh.heading_rad = heading_rad;
                 }
                 e
             }
@@ -130,6 +143,7 @@ pub(crate) fn mirror_vehicles(
                         speed_mps: v.speed_mps,
                         accel_mps2: 0.0,
                         road,
+                        heading_rad,
                     },
                     Position::new(xy.x, xy.y),
                     FeatureId {
