@@ -30,6 +30,8 @@ pub mod model;
 pub mod modules;
 pub mod output;
 pub mod recorder;
+#[cfg(feature = "render")]
+pub mod render;
 pub mod rng;
 pub mod runner;
 pub mod scene;
