@@ -4,6 +4,8 @@ mod compare;
 mod plot;
 mod report;
 mod signals;
+#[cfg(feature = "render")]
+mod views;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -100,6 +102,63 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Show a scene, or a recorded run, in 3D in a window: play, pause, move in time, switch
+    /// layers, pick features.
+    #[cfg(feature = "render")]
+    View {
+        /// A scene file, or the id of a run in the store.
+        target: String,
+        /// The run store (for a run id).
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
+        /// Open at this moment, s after the scene start (the simulation runs there first).
+        #[arg(long, default_value_t = 0.0)]
+        at: f64,
+        /// Start the camera at `overview`, `top`, or X,Y,Z,TX,TY,TZ (scene metres, z up).
+        #[arg(long, default_value = "overview")]
+        camera: String,
+        #[command(flatten)]
+        layers: LayerArgs,
+        /// Start playing at this many times real time.
+        #[arg(long)]
+        play: Option<f64>,
+        /// Close the window after this many frames (for scripted checks and demos).
+        #[arg(long, hide = true)]
+        quit_after_frames: Option<u32>,
+        /// With --quit-after-frames: a screenshot of the window, as PNG, just before it closes.
+        #[arg(long, hide = true)]
+        screenshot: Option<PathBuf>,
+    },
+    /// Render a moment of a scene or a recorded run to PNG, without a window or a GPU (Mesa's
+    /// software Vulkan is enough); `--frames N` writes a sequence for a video.
+    #[cfg(feature = "render")]
+    Render {
+        /// A scene file, or the id of a run in the store.
+        target: String,
+        /// The moment, s after the scene start.
+        #[arg(long, default_value_t = 0.0)]
+        at: f64,
+        /// `overview`, `top`, or X,Y,Z,TX,TY,TZ (scene metres, z up).
+        #[arg(long, default_value = "overview")]
+        camera: String,
+        /// The image (with --frames N: NAME-0001.png, NAME-0002.png, …).
+        #[arg(long, default_value = "frame.png")]
+        out: PathBuf,
+        /// How many frames.
+        #[arg(long, default_value_t = 1)]
+        frames: usize,
+        /// Simulated seconds between frames.
+        #[arg(long, default_value_t = 60.0)]
+        every: f64,
+        /// Image size.
+        #[arg(long, default_value = "1280x720")]
+        size: String,
+        /// The run store (for a run id).
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
+        #[command(flatten)]
+        layers: LayerArgs,
+    },
     /// Draw charts of a recorded run's KPIs over time (PNG or SVG), one file per KPI.
     Plot {
         /// The run id.
@@ -153,6 +212,21 @@ enum Format {
     Csv,
 }
 
+/// What a view draws, from the command line (`view` and `render`).
+#[cfg(feature = "render")]
+#[derive(clap::Args)]
+struct LayerArgs {
+    /// Layers to hide (terrain, buildings, roads, vehicles, signals, water, air, sensors).
+    #[arg(long, value_delimiter = ',')]
+    hide: Vec<String>,
+    /// Colour buildings by `use`, `flood` (water at the door) or `air`.
+    #[arg(long, default_value = "use")]
+    buildings_by: String,
+    /// The map the air layer shows (e.g. `pollution.NO2`; default: the first).
+    #[arg(long)]
+    air: Option<String>,
+}
+
 fn main() -> std::process::ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away
     // (`citytwin runs | head`) instead of panicking on a broken pipe.
@@ -161,6 +235,15 @@ fn main() -> std::process::ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    #[cfg(feature = "render")]
+    if matches!(cli.command, Command::Render { .. })
+        && std::env::var_os("XDG_RUNTIME_DIR").is_none()
+    {
+        // Vulkan's loader looks for a Wayland socket there and complains when it is unset;
+        // rendering offscreen needs none.
+        // SAFETY: still single-threaded: nothing has started a thread yet.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -190,6 +273,50 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Check { scene } => check(&scene).map(|_| std::process::ExitCode::SUCCESS),
         Command::Runs { store, action } => runs(&store, action.unwrap_or(RunsAction::List))
             .map(|_| std::process::ExitCode::SUCCESS),
+        #[cfg(feature = "render")]
+        Command::View {
+            target,
+            store,
+            at,
+            camera,
+            layers,
+            play,
+            quit_after_frames,
+            screenshot,
+        } => {
+            let layers = views::layers(&layers.hide, &layers.buildings_by, layers.air)?;
+            let t = views::Target::parse(&target, &store);
+            views::view(
+                t,
+                at,
+                &camera,
+                layers,
+                play.is_some(),
+                play.unwrap_or(60.0),
+                quit_after_frames,
+                screenshot,
+            )?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "render")]
+        Command::Render {
+            target,
+            at,
+            camera,
+            out,
+            frames,
+            every,
+            size,
+            store,
+            layers,
+        } => {
+            let layers = views::layers(&layers.hide, &layers.buildings_by, layers.air)?;
+            let t = views::Target::parse(&target, &store);
+            for f in views::render(&t, at, frames, every, &camera, &size, layers, &out)? {
+                println!("{}", f.display());
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Plot {
             run,
             kpis,

@@ -649,19 +649,13 @@ impl RunStore {
             params![id],
             Self::map_summary,
         );
-        match r {
-            Err(duckdb::Error::QueryReturnedNoRows) => Err(StoreError::NoRun {
-                path: self.path.clone(),
-                id,
-            }),
-            other => self.db(other),
-        }
+        self.of_run(id, r)
     }
 
     /// What a run was made from: its scene (path as given and text), seed and code version, so
     /// it can be made again.
     pub fn run_meta(&self, id: i64) -> Result<RunMeta, StoreError> {
-        match self.conn.query_row(
+        let r = self.conn.query_row(
             "SELECT scene_name, scene_path, scene_toml, seed, version, sim_start, step_s, duration_s FROM runs WHERE run_id = ?",
             params![id],
             |r| {
@@ -676,22 +670,13 @@ impl RunStore {
                     duration_s: r.get(7)?,
                 })
             },
-        ) {
-            Err(duckdb::Error::QueryReturnedNoRows) => Err(StoreError::NoRun {
-                path: self.path.clone(),
-                id,
-            }),
-            other => self.db(other),
-        }
+        );
+        self.of_run(id, r)
     }
 
-    /// The scene text a run was made from.
-    pub fn scene_toml(&self, id: i64) -> Result<String, StoreError> {
-        match self.conn.query_row(
-            "SELECT scene_toml FROM runs WHERE run_id = ?",
-            params![id],
-            |r| r.get(0),
-        ) {
+    /// A query about run `id`: no row means no such run.
+    fn of_run<T>(&self, id: i64, r: duckdb::Result<T>) -> Result<T, StoreError> {
+        match r {
             Err(duckdb::Error::QueryReturnedNoRows) => Err(StoreError::NoRun {
                 path: self.path.clone(),
                 id,

@@ -152,7 +152,7 @@ fn run_round_trips_through_the_store_and_exports() {
     assert_eq!(r.status, "completed");
     assert_eq!(r.ticks, 60);
     assert_eq!(r.state_hash, out.state_hash);
-    assert_eq!(store.scene_toml(out.run_id).unwrap(), scene.source);
+    assert_eq!(store.run_meta(out.run_id).unwrap().scene_toml, scene.source);
     let meta = store.run_meta(out.run_id).unwrap();
     assert_eq!(meta.scene_toml, scene.source);
     assert_eq!(meta.version, citytwin_engine::VERSION);

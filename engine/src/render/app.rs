@@ -222,6 +222,18 @@ fn put_mesh(
     commands: &mut Commands,
     meshes: &mut Assets<Mesh>,
 ) {
+    // Bevy 0.19's mesh allocator gives a mesh with no vertices no room but still copies it,
+    // an error every frame it changes; one zero-area triangle uploads and draws nothing.
+    let mesh = if mesh.count_vertices() == 0 {
+        to_mesh(MeshData {
+            positions: vec![[0.0; 3]; 3],
+            normals: vec![[0.0, 1.0, 0.0]; 3],
+            colors: vec![[0.0; 4]; 3],
+            indices: vec![0, 1, 2],
+        })
+    } else {
+        mesh
+    };
     match slot {
         Some((_, h)) => {
             if let Some(mut m) = meshes.get_mut(&*h) {

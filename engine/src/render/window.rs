@@ -32,6 +32,8 @@ pub struct WindowOptions {
     pub camera: CameraSpec,
     /// What is drawn.
     pub layers: Layers,
+    /// The moment the window opens at, s after the start (the simulation runs there first).
+    pub start_s: f64,
     /// Start playing at once.
     pub play: bool,
     /// Simulated seconds per real second.
@@ -81,6 +83,13 @@ struct RebuildBox(Option<Rebuild>);
 /// Open a window on `sim` and run until it is closed.
 pub fn run_window(sim: Sim, name: &str, opts: WindowOptions) -> Result<(), RenderError> {
     let mut sim = sim;
+    let duration = sim.clock().duration_s();
+    if !(opts.start_s.is_finite() && opts.start_s >= 0.0 && opts.start_s <= duration + 1e-9) {
+        return Err(RenderError::Request(format!(
+            "the start {} s is not within the scene (0 to {duration} s)",
+            opts.start_s
+        )));
+    }
     let city = CityStatic::from_world(sim.world_mut(), name);
     let frame: GeoFrame = sim.world().resource::<GeoFrame>().clone();
     let origin = city.centre_m();
@@ -103,6 +112,7 @@ pub fn run_window(sim: Sim, name: &str, opts: WindowOptions) -> Result<(), Rende
         dragged_px: 0.0,
     };
     let mut playback = Playback::new(sim);
+    playback.step_to(opts.start_s);
     playback.playing = opts.play;
     playback.speed = opts.speed;
     let mut app = App::new();
