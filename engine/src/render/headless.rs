@@ -16,7 +16,8 @@ use bevy::render::{Render, RenderApp, RenderSystems};
 use bevy::window::ExitCondition;
 
 use super::RenderError;
-use super::app::{CameraSpec, CityViewPlugin, Layers, Playback, ViewCity, camera_for, msaa_for};
+use super::app::{CityViewPlugin, Layers, Playback, ViewCity, msaa_for};
+use super::camera::{CameraSpec, camera_for};
 use super::city::CityStatic;
 use crate::geo_frame::GeoFrame;
 use crate::sim::Sim;

@@ -13,12 +13,14 @@
 //! from it — a scene frame is local to its city, so no floating origin is needed beyond that.
 
 pub mod app;
+pub mod camera;
 pub mod city;
 pub mod headless;
 pub mod meshes;
 pub mod window;
 
-pub use app::{BuildingColour, CameraSpec, Layers};
+pub use app::{BuildingColour, Layers};
+pub use camera::CameraSpec;
 pub use headless::{Frame, FrameSink, RenderRequest, render_each, render_frames};
 pub use window::{Rebuild, WindowOptions, run_window};
 

@@ -13,9 +13,8 @@ use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 
 use super::RenderError;
-use super::app::{
-    BuildingColour, CameraSpec, CityViewPlugin, Layers, Playback, ViewCity, camera_for,
-};
+use super::app::{BuildingColour, CityViewPlugin, Layers, Playback, ViewCity};
+use super::camera::{CameraSpec, camera_for};
 use super::city::{CityStatic, describe};
 use crate::geo_frame::GeoFrame;
 use crate::index::SpatialIndex;
