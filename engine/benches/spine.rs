@@ -80,6 +80,7 @@ fn world(n: usize, indexed: bool, snapshot_every_step: bool) -> App {
         record: RecordConfig {
             snapshot_interval_s: if snapshot_every_step { 1.0 } else { 0.0 },
             kpi_interval_s: 60.0,
+            checkpoint_interval_s: 0.0,
         },
         strict_schedule: false,
     });

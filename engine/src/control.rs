@@ -23,7 +23,7 @@ use crate::recorder::Kpis;
 /// several scenarios can act on the same road and each lifts only its own hold. A road stays
 /// closed while any source holds it closed, and runs at the lowest limit any source sets (the
 /// network's own limit when none does).
-#[derive(Message, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Message, Clone, Debug, PartialEq)]
 pub enum RoadCommand {
     /// Close a road to all traffic; vehicles that would use it reroute, and vehicles already
     /// on it drive off it.
@@ -68,7 +68,7 @@ pub enum RoadCommand {
 
 /// A change to travel demand: scaling or shifting the trips not yet started whose departure
 /// falls in `[from_s, until_s)` (seconds after the scene start), or one more vehicle.
-#[derive(Message, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Message, Clone, Debug, PartialEq)]
 pub enum DemandCommand {
     /// Multiply the number of trips by `factor` (0.5 halves them, 1.3 adds 30 %), choosing
     /// which to drop or repeat from the scene's seed.
@@ -110,7 +110,7 @@ pub enum DemandCommand {
 /// Rain falling on the city during this step. Each source sets its own share under its own
 /// name, so several sources (two storms, a storm and gauge feeds) add up in a fixed order
 /// whatever order their systems run in. Intensities are m/s (1 mm/h = 2.78e-7 m/s).
-#[derive(Resource, Default, Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Resource, Default, Debug, Clone, PartialEq)]
 pub struct Rainfall {
     uniform: BTreeMap<String, f64>,
     gauges: BTreeMap<String, f64>,
@@ -147,7 +147,7 @@ impl Rainfall {
 }
 
 /// Rain so far, for the `rain.*` KPIs.
-#[derive(Resource, Default, Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Resource, Default, Debug, Clone)]
 pub(crate) struct RainTotals {
     uniform_m: f64,
     gauges_m: BTreeMap<String, f64>,

@@ -1,8 +1,13 @@
 //! The world's state hash: one BLAKE3 digest over every component and resource that the
 //! simulations register as state. Equal hashes mean equal runs, bit for bit.
 //!
-//! Components are visited in entity order and types in registration-name order, so the hash never
-//! depends on archetype layout, hash-map order or thread timing. Floats are hashed by their bits.
+//! Entities are known by their [`FeatureId`] (layer and id) where they have one, and by their
+//! id only otherwise (entities spawned while building a scene, whose ids a rebuild repeats);
+//! components are visited in that order and types in registration-name order. So the hash never
+//! depends on archetype layout, hash-map order, thread timing, or the ids a restored checkpoint
+//! gives to the entities it respawns. Floats are hashed by their bits.
+
+use std::collections::HashMap;
 
 use bevy::prelude::*;
 use geo::CoordsIter;
@@ -10,29 +15,64 @@ use geo::CoordsIter;
 use crate::clock::SimClock;
 use crate::model::*;
 
+/// How the hash knows an entity: its feature id, or else its id.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum EntityKey {
+    Id(u64),
+    Feature(String, String),
+}
+
 /// Feeds values into the state digest.
-pub struct StateHasher(blake3::Hasher);
+pub struct StateHasher {
+    h: blake3::Hasher,
+    keys: HashMap<Entity, EntityKey>,
+}
 
 impl StateHasher {
-    fn new() -> Self {
-        Self(blake3::Hasher::new_derive_key("citytwin state hash v1"))
+    fn new(world: &mut World) -> Self {
+        let mut q = world.query::<(Entity, &FeatureId)>();
+        let keys = q
+            .iter(world)
+            .map(|(e, f)| (e, EntityKey::Feature(f.layer.clone(), f.id.clone())))
+            .collect();
+        Self {
+            h: blake3::Hasher::new_derive_key("citytwin state hash v2"),
+            keys,
+        }
+    }
+
+    fn key(&self, e: Entity) -> EntityKey {
+        self.keys
+            .get(&e)
+            .cloned()
+            .unwrap_or(EntityKey::Id(e.to_bits()))
     }
     /// A float, by its bits.
     pub fn f64(&mut self, v: f64) {
-        self.0.update(&v.to_bits().to_le_bytes());
+        self.h.update(&v.to_bits().to_le_bytes());
     }
     /// An integer.
     pub fn u64(&mut self, v: u64) {
-        self.0.update(&v.to_le_bytes());
+        self.h.update(&v.to_le_bytes());
     }
     /// A string, length-prefixed.
     pub fn str(&mut self, s: &str) {
         self.u64(s.len() as u64);
-        self.0.update(s.as_bytes());
+        self.h.update(s.as_bytes());
     }
-    /// An entity reference.
+    /// An entity reference: by its feature id where it has one.
     pub fn entity(&mut self, e: Entity) {
-        self.u64(e.to_bits());
+        match self.key(e) {
+            EntityKey::Id(bits) => {
+                self.u64(0);
+                self.u64(bits);
+            }
+            EntityKey::Feature(layer, id) => {
+                self.u64(1);
+                self.str(&layer);
+                self.str(&id);
+            }
+        }
     }
 }
 
@@ -60,10 +100,12 @@ pub trait StateHashAppExt {
 
 fn hash_component_fn<C: Component + StateHash>(world: &mut World, h: &mut StateHasher) {
     let mut q = world.query::<(Entity, &C)>();
-    let mut items: Vec<(Entity, &C)> = q.iter(world).collect();
-    items.sort_unstable_by_key(|(e, _)| *e);
+    let mut items: Vec<(EntityKey, Entity, &C)> =
+        q.iter(world).map(|(e, c)| (h.key(e), e, c)).collect();
+    // Ties (two entities with one feature id) by id: both were built, so a rebuild repeats it.
+    items.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     h.u64(items.len() as u64);
-    for (e, c) in items {
+    for (_, e, c) in items {
         h.entity(e);
         c.hash_state(h);
     }
@@ -109,12 +151,28 @@ pub fn state_hash(world: &mut World) -> blake3::Hash {
         .get_resource::<StateHashRegistry>()
         .map(|r| r.entries.clone())
         .unwrap_or_default();
-    let mut h = StateHasher::new();
+    let mut h = StateHasher::new(world);
     for (name, f) in entries {
         h.str(name);
         f(world, &mut h);
     }
-    h.0.finalize()
+    h.h.finalize()
+}
+
+/// The state hash of each registered type alone, by type name: where two worlds whose
+/// [`state_hash`]es differ went apart.
+pub fn state_hash_parts(world: &mut World) -> Vec<(&'static str, blake3::Hash)> {
+    let entries = world
+        .get_resource::<StateHashRegistry>()
+        .map(|r| r.entries.clone())
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(entries.len());
+    for (name, f) in entries {
+        let mut h = StateHasher::new(world);
+        f(world, &mut h);
+        out.push((name, h.h.finalize()));
+    }
+    out
 }
 
 impl StateHash for SimClock {

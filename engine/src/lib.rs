@@ -19,6 +19,7 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map and the invariants.
 
+pub mod checkpoint;
 pub mod clock;
 pub mod control;
 pub mod crs;
@@ -32,6 +33,7 @@ pub mod output;
 pub mod recorder;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod replay;
 pub mod rng;
 pub mod runner;
 pub mod scene;
@@ -42,6 +44,7 @@ pub mod wkb;
 
 /// The items most code needs.
 pub mod prelude {
+    pub use crate::checkpoint::{CheckpointAppExt, EntityRemap};
     pub use crate::clock::SimClock;
     pub use crate::control::{DemandCommand, Rainfall, RoadCommand};
     pub use crate::geo_frame::{GeoFrame, LonLat};

@@ -38,6 +38,8 @@ pub struct RecordConfig {
     pub snapshot_interval_s: f64,
     /// Seconds between KPI samples.
     pub kpi_interval_s: f64,
+    /// Seconds between checkpoints of the world state (0: none).
+    pub checkpoint_interval_s: f64,
 }
 
 impl Default for RecordConfig {
@@ -45,22 +47,40 @@ impl Default for RecordConfig {
         Self {
             snapshot_interval_s: 60.0,
             kpi_interval_s: 60.0,
+            checkpoint_interval_s: 300.0,
         }
     }
 }
 
 /// Current KPI values; simulations set them in [`crate::schedule::SimSet::Metrics`] and the
 /// recorder samples them at the KPI interval. A value stays until it is set again.
-#[derive(Resource, Default, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Resource, Default, Debug)]
 pub struct Kpis {
-    values: BTreeMap<(String, String), (f64, &'static str)>,
+    values: BTreeMap<(String, String), Kpi>,
+}
+
+/// A KPI's value and SI unit.
+#[derive(Clone, Copy, Debug)]
+struct Kpi(f64, &'static str);
+
+impl serde::Serialize for Kpi {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.0, self.1).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Kpi {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (v, u) = <(f64, String)>::deserialize(d)?;
+        Ok(Kpi(v, crate::checkpoint::static_str::intern(&u)))
+    }
 }
 
 impl Kpis {
     /// Set KPI `name` for `scope` (`"city"`, or a feature id) to `value` in SI `unit`.
     pub fn set(&mut self, name: &str, scope: &str, value: f64, unit: &'static str) {
         self.values
-            .insert((name.to_string(), scope.to_string()), (value, unit));
+            .insert((name.to_string(), scope.to_string()), Kpi(value, unit));
     }
 
     /// The current value of a KPI.
@@ -74,12 +94,12 @@ impl Kpis {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, f64, &'static str)> {
         self.values
             .iter()
-            .map(|((n, s), (v, u))| (n.as_str(), s.as_str(), *v, *u))
+            .map(|((n, s), Kpi(v, u))| (n.as_str(), s.as_str(), *v, *u))
     }
 }
 
 /// Something that happened, for the events table.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct SimEvent {
     /// Kind, dotted (e.g. `flood.road_closed`).
     pub kind: String,
@@ -94,13 +114,22 @@ pub struct SimEvent {
 /// Events raised this tick; the recorder drains it every tick and keeps the drained tick's
 /// events readable for one more step, so a plugin can react to what happened (in
 /// `SimSet::Scenario`, the tick after).
-#[derive(Resource, Default, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Resource, Default, Debug)]
 pub struct EventLog {
     pending: Vec<SimEvent>,
     last_tick: Vec<SimEvent>,
 }
 
 impl EventLog {
+    /// Mend the entity ids of the kept events after a checkpoint restore.
+    pub(crate) fn remap(world: &mut World, remap: &crate::checkpoint::EntityRemap) {
+        let mut log = world.resource_mut::<EventLog>();
+        let log = &mut *log;
+        for ev in log.pending.iter_mut().chain(log.last_tick.iter_mut()) {
+            ev.entity = ev.entity.map(|e| remap.get(e));
+        }
+    }
+
     /// Record an event at the current tick.
     pub fn push(&mut self, event: SimEvent) {
         self.pending.push(event);
@@ -129,10 +158,27 @@ pub struct FieldSample {
     pub cells: Vec<(u64, f64)>,
 }
 
+impl serde::Serialize for FieldSample {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.name, self.unit, &self.cells).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FieldSample {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (name, unit, cells) = <(String, String, Vec<(u64, f64)>)>::deserialize(d)?;
+        Ok(Self {
+            name,
+            unit: crate::checkpoint::static_str::intern(&unit),
+            cells,
+        })
+    }
+}
+
 /// Field samples raised this tick; the recorder drains it every tick. Simulations decide how
 /// often they push (their own map interval). The latest map of each name stays readable, so
 /// plugins and couplings can act on it (an exposure zone, flooded cells).
-#[derive(Resource, Default, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Resource, Default, Debug)]
 pub struct FieldLog {
     pending: Vec<FieldSample>,
     latest: BTreeMap<String, (u64, FieldSample)>,
@@ -238,7 +284,7 @@ pub(crate) fn serve_rasters(mut rasters: ResMut<Rasters>) {
 }
 
 /// Marks an entity to include in snapshots (vehicles always are).
-#[derive(Component, Clone, Copy, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Copy, Debug, Default)]
 pub struct Snapshot;
 
 enum Msg {
@@ -248,6 +294,12 @@ enum Msg {
     Events(Vec<EventRow>),
     Fields(Vec<FieldRow>),
     Progress(u64),
+    Checkpoint {
+        tick: u64,
+        sim_time_s: f64,
+        state_hash: String,
+        image: Vec<u8>,
+    },
 }
 
 /// Batches in flight before the simulation waits for the writer.
@@ -319,6 +371,25 @@ impl Recorder {
         self.rows += rows as u64;
         // A closed channel means the writer died; its error is reported by `failure`.
         let _ = self.tx.send(msg);
+    }
+
+    /// Store a checkpoint (see [`crate::checkpoint`]) with the state hash of the same moment.
+    pub fn record_checkpoint(
+        &mut self,
+        tick: u64,
+        sim_time_s: f64,
+        state_hash: String,
+        image: Vec<u8>,
+    ) {
+        self.send(
+            Msg::Checkpoint {
+                tick,
+                sim_time_s,
+                state_hash,
+                image,
+            },
+            1,
+        );
     }
 
     /// Record the model's features (once, at the start of a run).
@@ -398,6 +469,7 @@ fn writer_loop(
             Vec::new(),
             None,
         );
+        let mut checkpoints = Vec::new();
         for m in group {
             match m {
                 Msg::Features(r) => features.extend(r),
@@ -406,6 +478,12 @@ fn writer_loop(
                 Msg::Events(r) => events.extend(r),
                 Msg::Fields(r) => fields.extend(r),
                 Msg::Progress(t) => progress = Some(t),
+                Msg::Checkpoint {
+                    tick,
+                    sim_time_s,
+                    state_hash,
+                    image,
+                } => checkpoints.push((tick, sim_time_s, state_hash, image)),
             }
         }
         let r = (|| {
@@ -423,6 +501,11 @@ fn writer_loop(
             }
             if !fields.is_empty() {
                 store.append_fields(run, &fields)?;
+            }
+            // After the rows of the same ticks, so a run killed after a checkpoint has the
+            // history up to it.
+            for (tick, t_s, hash, image) in &checkpoints {
+                store.append_checkpoint(run, *tick, *t_s, hash, image)?;
             }
             if let Some(t) = progress {
                 store.progress(run, t)?;
@@ -474,6 +557,11 @@ fn feature_rows(world: &mut World) -> Vec<FeatureRow> {
 /// Run condition: a KPI sample is due this tick.
 pub fn kpi_due(clock: Res<SimClock>, cfg: Res<RecordConfig>) -> bool {
     clock.is_every(cfg.kpi_interval_s)
+}
+
+/// Whether a checkpoint is due between steps, once `clock.tick()` ticks are done.
+pub fn checkpoint_due(clock: &SimClock, cfg: &RecordConfig) -> bool {
+    cfg.checkpoint_interval_s > 0.0 && clock.tick() > 0 && clock.is_every(cfg.checkpoint_interval_s)
 }
 
 /// Run condition: a snapshot is due this tick.

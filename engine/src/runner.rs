@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::checkpoint::CheckpointError;
 use crate::import::ImportReport;
 use crate::modules::ModuleRegistry;
-use crate::recorder::{Kpis, Recorder, start_recording};
+use crate::recorder::{Kpis, RecordConfig, Recorder, checkpoint_due, start_recording};
 use crate::scene::Scene;
 use crate::sim::{Sim, SimError, SimOptions};
 use crate::store::{RunMeta, RunStatus, RunStore, StoreError};
@@ -24,6 +25,20 @@ pub enum RunError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A fork's starting state could not be put into its world.
+    #[error("the fork's starting state: {0}")]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// Where a fork starts: its parent run, and the world's state at the fork tick (a checkpoint
+/// image, see [`crate::checkpoint`]).
+pub struct ForkStart {
+    /// The parent run.
+    pub parent: i64,
+    /// The fork tick.
+    pub tick: u64,
+    /// The state then.
+    pub image: Vec<u8>,
 }
 
 /// What to run.
@@ -38,6 +53,8 @@ pub struct RunRequest<'a> {
     pub store_path: PathBuf,
     /// Set to stop the run early (Ctrl-C); it is then closed as `interrupted`.
     pub stop: Arc<AtomicBool>,
+    /// Start from a moment of another run instead of the scene's start (`citytwin fork`).
+    pub fork: Option<ForkStart>,
 }
 
 /// How a run went.
@@ -84,6 +101,9 @@ pub fn run_scene(
 ) -> Result<RunOutcome, RunError> {
     let scene = req.scene;
     let mut sim = Sim::build(scene, req.registry, req.opts)?;
+    if let Some(f) = &req.fork {
+        sim.restore(&f.image)?;
+    }
     let store = RunStore::open(&req.store_path)?;
     let meta = RunMeta {
         scene_name: scene.meta.name.clone(),
@@ -95,15 +115,28 @@ pub fn run_scene(
         step_s: sim.clock().step_s(),
         duration_s: sim.clock().duration_s(),
     };
-    let run_id = store.begin_run(&meta)?;
+    let run_id = match &req.fork {
+        None => store.begin_run(&meta)?,
+        Some(f) => {
+            let id = store.begin_fork(f.parent, f.tick, &meta)?;
+            // The fork's own first checkpoint: its state at the fork tick, in its world.
+            let hash = sim.state_hash().to_hex().to_string();
+            store.append_checkpoint(id, f.tick, sim.clock().elapsed_s(), &hash, &f.image)?;
+            id
+        }
+    };
     let (mut recorder, handle) = start_recording(store, run_id)?;
-    recorder.record_features(sim.world_mut());
+    if req.fork.is_none() {
+        recorder.record_features(sim.world_mut());
+    }
     sim.world_mut().insert_resource(recorder);
+    let record_cfg = *sim.world().resource::<RecordConfig>();
 
     let end = sim.clock().end_tick();
     let every = (end / 200).max(1);
     let started = Instant::now();
     let mut writer_error = None;
+    let mut checkpoint_error = None;
     // The tick whose step is under way: after a panic the world's clock may have moved on
     // (other systems of that step still ran), but that step never completed.
     let mut current_tick = sim.clock().tick();
@@ -115,6 +148,21 @@ pub fn run_scene(
             current_tick = sim.clock().tick();
             sim.step();
             let t = sim.clock().tick();
+            if checkpoint_due(sim.clock(), &record_cfg) {
+                match sim.checkpoint() {
+                    Ok(image) => {
+                        let hash = sim.state_hash().to_hex().to_string();
+                        let t_s = sim.clock().elapsed_s();
+                        sim.world_mut()
+                            .resource_mut::<Recorder>()
+                            .record_checkpoint(t, t_s, hash, image);
+                    }
+                    Err(e) => {
+                        checkpoint_error = Some(format!("checkpoint at tick {t}: {e}"));
+                        break;
+                    }
+                }
+            }
             if t % every == 0 || t == end {
                 on_progress(t, end);
                 if let Some(e) = sim
@@ -146,7 +194,7 @@ pub fn run_scene(
                         .collect()
                 })
                 .unwrap_or_default();
-            let status = if writer_error.is_some() {
+            let status = if writer_error.is_some() || checkpoint_error.is_some() {
                 RunStatus::Failed
             } else if sim.finished() {
                 RunStatus::Completed
@@ -156,7 +204,7 @@ pub fn run_scene(
             let error = if status == RunStatus::Interrupted {
                 Some("interrupted by the user".to_string())
             } else {
-                None
+                checkpoint_error
             };
             (status, ticks, Some(hash), error, rows, kpis)
         }

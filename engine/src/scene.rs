@@ -34,6 +34,7 @@
 //! store = "../runs/citytwin.duckdb"
 //! snapshot_interval_s = 60.0
 //! kpi_interval_s = 60.0
+//! checkpoint_interval_s = 300.0
 //! ```
 //!
 //! Paths are relative to the scene file. Unknown keys, wrong types, missing files and invalid
@@ -199,6 +200,10 @@ pub struct OutputSpec {
     /// Interval between KPI samples, s.
     #[serde(default = "sixty")]
     pub kpi_interval_s: Spanned<f64>,
+    /// Interval between checkpoints of the whole world state, s (0: none). A replay or a fork
+    /// starts from the checkpoint at or before the moment asked for.
+    #[serde(default = "five_minutes")]
+    pub checkpoint_interval_s: Spanned<f64>,
 }
 
 fn default_store() -> Spanned<PathBuf> {
@@ -209,12 +214,17 @@ fn sixty() -> Spanned<f64> {
     Spanned::new(0..0, 60.0)
 }
 
+fn five_minutes() -> Spanned<f64> {
+    Spanned::new(0..0, 300.0)
+}
+
 impl Default for OutputSpec {
     fn default() -> Self {
         Self {
             store: default_store(),
             snapshot_interval_s: sixty(),
             kpi_interval_s: sixty(),
+            checkpoint_interval_s: five_minutes(),
         }
     }
 }
@@ -536,6 +546,10 @@ impl Scene {
                 &self.output.snapshot_interval_s,
             ),
             ("output.kpi_interval_s", &self.output.kpi_interval_s),
+            (
+                "output.checkpoint_interval_s",
+                &self.output.checkpoint_interval_s,
+            ),
         ] {
             let x = *v.get_ref();
             if !(x.is_finite() && x >= 0.0) {

@@ -3,6 +3,7 @@
 use bevy::prelude::*;
 use h3o::Resolution;
 
+use crate::checkpoint::{CheckpointAppExt, CommandsRead, mark_commands_read};
 use crate::clock::SimClock;
 use crate::geo_frame::GeoFrame;
 use crate::hash::{StateHashAppExt, state_hash};
@@ -84,7 +85,7 @@ impl Plugin for EnginePlugin {
             .add_systems(
                 SimStep,
                 (
-                    sync_spatial_index.in_set(SimSet::Index),
+                    (sync_spatial_index, mark_commands_read).in_set(SimSet::Index),
                     engine_kpis.in_set(SimSet::Metrics).run_if(kpi_due),
                     (
                         recorder::record_kpis.run_if(kpi_due),
@@ -107,6 +108,35 @@ impl Plugin for EnginePlugin {
             .hash_component::<EvacuationOrder>()
             .hash_component::<Vehicle>()
             .hash_component::<EmissionSource>();
+        // Checkpoints: every model component, and the engine's state between steps (the clock's
+        // tick and the commands in flight are saved by the checkpoint itself).
+        app.init_resource::<CommandsRead>()
+            .checkpoint_resource::<Kpis>()
+            .checkpoint_resource::<EventLog>()
+            .checkpoint_resource::<FieldLog>()
+            .checkpoint_resource::<crate::control::RainTotals>()
+            .on_restore(EventLog::remap)
+            .checkpoint_component::<FeatureId>()
+            .checkpoint_component::<Kind>()
+            .checkpoint_component::<Position>()
+            .checkpoint_component::<Shape>()
+            .checkpoint_component::<Road>()
+            .checkpoint_component::<Intersection>()
+            .checkpoint_component::<Building>()
+            .checkpoint_component::<EvacuationOrder>()
+            .checkpoint_component::<Vehicle>()
+            .checkpoint_component::<Sensor>()
+            .checkpoint_component::<EmissionSource>()
+            .checkpoint_component::<Manhole>()
+            .checkpoint_component::<StorageUnit>()
+            .checkpoint_component::<Outfall>()
+            .checkpoint_component::<Conduit>()
+            .checkpoint_component::<Pump>()
+            .checkpoint_component::<Orifice>()
+            .checkpoint_component::<Weir>()
+            .checkpoint_component::<Subcatchment>()
+            .checkpoint_component::<NodeInflow>()
+            .checkpoint_component::<recorder::Snapshot>();
     }
 }
 
@@ -172,6 +202,7 @@ impl Sim {
             record: RecordConfig {
                 snapshot_interval_s: *scene.output.snapshot_interval_s.get_ref(),
                 kpi_interval_s: *scene.output.kpi_interval_s.get_ref(),
+                checkpoint_interval_s: *scene.output.checkpoint_interval_s.get_ref(),
             },
             strict_schedule: opts.strict_schedule,
         });
@@ -222,6 +253,8 @@ impl Sim {
         }
         app.finish();
         app.cleanup();
+        let built = crate::checkpoint::BuiltEntities::of(app.world_mut());
+        app.insert_resource(built);
         let mut sim = Self { app, import, seed };
         // Index what was loaded before the first step, so tick 0 sees a complete index.
         sim.app
@@ -254,6 +287,22 @@ impl Sim {
     /// Whether the clock reached the scene's duration.
     pub fn finished(&self) -> bool {
         self.clock().finished()
+    }
+
+    /// The world's state now, as a checkpoint image (see [`crate::checkpoint`]).
+    pub fn checkpoint(&mut self) -> Result<Vec<u8>, crate::checkpoint::CheckpointError> {
+        crate::checkpoint::save(self.app.world_mut())
+    }
+
+    /// Put a checkpoint's state into this simulation, built from the scene of the run that
+    /// saved it (fresh, or stepped since); it then steps on as that run did.
+    pub fn restore(&mut self, image: &[u8]) -> Result<(), crate::checkpoint::CheckpointError> {
+        crate::checkpoint::restore(self.app.world_mut(), image)?;
+        self.app
+            .world_mut()
+            .run_system_cached(sync_spatial_index)
+            .ok();
+        Ok(())
     }
 
     /// The state hash of the world now.

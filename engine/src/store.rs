@@ -11,6 +11,11 @@
 //! | `kpis` | KPI sample: tick, sim time, name, scope, value, unit |
 //! | `snapshots` | snapshotted entity at a snapshot tick: position, speed, H3 cell |
 //! | `events` | event: tick, kind, entity, place, message |
+//! | `fields` | map value: tick, name, H3 cell, value, unit |
+//! | `checkpoints` | checkpoint: tick, sim time, state hash, the world's state (deflated image) |
+//!
+//! A fork (`citytwin fork`) is a run with `parent_run` and `fork_tick` set: its rows before
+//! `fork_tick` are copies of the parent's, so every query on one run sees its whole history.
 //!
 //! DuckDB's spatial extension is not used: geometry is WKB with `min_x … max_y` columns (metres in
 //! the scene frame) and H3 cell ids (`UBIGINT`), so spatial filters are plain SQL.
@@ -22,7 +27,7 @@ use std::path::{Path, PathBuf};
 use duckdb::{Connection, params};
 
 /// Schema version written in `meta`; a store with another version is refused, not altered.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A run-store failure.
 #[derive(Debug, thiserror::Error)]
@@ -253,7 +258,9 @@ CREATE TABLE IF NOT EXISTS runs (
     status VARCHAR NOT NULL,
     ticks BIGINT NOT NULL DEFAULT 0,
     state_hash VARCHAR,
-    error VARCHAR
+    error VARCHAR,
+    parent_run BIGINT,
+    fork_tick UBIGINT
 );
 CREATE TABLE IF NOT EXISTS features (
     run_id BIGINT NOT NULL, entity UBIGINT NOT NULL, kind VARCHAR NOT NULL,
@@ -276,10 +283,37 @@ CREATE TABLE IF NOT EXISTS fields (
     run_id BIGINT NOT NULL, tick UBIGINT NOT NULL, sim_time_s DOUBLE NOT NULL, name VARCHAR NOT NULL,
     h3 UBIGINT NOT NULL, value DOUBLE NOT NULL, unit VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id BIGINT NOT NULL, tick UBIGINT NOT NULL, sim_time_s DOUBLE NOT NULL,
+    state_hash VARCHAR NOT NULL, image BLOB NOT NULL
+);
 ";
 
-/// The tables a run owns rows in, for export.
+/// Version 1 stores lacked the fork columns and the checkpoints table (which `SCHEMA` creates).
+const MIGRATE_FROM_1: &str = "
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS parent_run BIGINT;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS fork_tick UBIGINT;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+";
+
+/// The tables a run owns rows in, for export (checkpoints are the engine's own, and binary).
 pub const RUN_TABLES: [&str; 6] = ["runs", "features", "kpis", "snapshots", "events", "fields"];
+
+/// The tables of a run's history, copied into a fork up to its fork tick.
+const HISTORY_TABLES: [&str; 4] = ["kpis", "snapshots", "events", "fields"];
+
+/// A stored checkpoint, without its image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointRow {
+    /// Ticks completed when it was taken.
+    pub tick: u64,
+    /// Simulated time, s.
+    pub sim_time_s: f64,
+    /// The state hash then (hex).
+    pub state_hash: String,
+    /// Size of the image, bytes.
+    pub bytes: u64,
+}
 
 /// An open run store.
 pub struct RunStore {
@@ -358,7 +392,9 @@ impl RunStore {
             }
             Some(v) => {
                 let found = v.parse::<i64>().unwrap_or(-1);
-                if found != SCHEMA_VERSION {
+                if found == 1 {
+                    self.db(self.conn.execute_batch(MIGRATE_FROM_1))?;
+                } else if found != SCHEMA_VERSION {
                     return Err(StoreError::Version {
                         path: self.path.clone(),
                         found,
@@ -429,7 +465,7 @@ impl RunStore {
                     |r| r.get(0),
                 ))?;
                 let mut sql = String::from("BEGIN TRANSACTION;\n");
-                for t in RUN_TABLES {
+                for t in RUN_TABLES.iter().chain(&["checkpoints"]) {
                     sql += &format!(
                         "INSERT INTO {t} SELECT {new}, * EXCLUDE (run_id) FROM other.{t} WHERE run_id = {id};\n"
                     );
@@ -450,6 +486,110 @@ impl RunStore {
         let ids = copied?;
         detached?;
         Ok(ids)
+    }
+
+    /// Register a fork of run `parent` from tick `at_tick` as a new `running` run, and copy the
+    /// parent's features, its history and its checkpoints before `at_tick` into it, in one
+    /// transaction; returns its id. The fork then stores its own checkpoint at `at_tick`.
+    pub fn begin_fork(&self, parent: i64, at_tick: u64, meta: &RunMeta) -> Result<i64, StoreError> {
+        self.run(parent)?;
+        let id = self.begin_run(meta)?;
+        let mut sql = format!(
+            "BEGIN TRANSACTION;
+             UPDATE runs SET parent_run = {parent}, fork_tick = {at_tick} WHERE run_id = {id};
+             INSERT INTO features SELECT {id}, * EXCLUDE (run_id) FROM features WHERE run_id = {parent};
+             INSERT INTO checkpoints SELECT {id}, * EXCLUDE (run_id) FROM checkpoints WHERE run_id = {parent} AND tick < {at_tick};\n"
+        );
+        for t in HISTORY_TABLES {
+            sql += &format!(
+                "INSERT INTO {t} SELECT {id}, * EXCLUDE (run_id) FROM {t} WHERE run_id = {parent} AND tick < {at_tick};\n"
+            );
+        }
+        sql += "COMMIT;";
+        if let Err(e) = self.conn.execute_batch(&sql) {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = self
+                .conn
+                .execute("DELETE FROM runs WHERE run_id = ?", params![id]);
+            return Err(StoreError::Db {
+                path: self.path.clone(),
+                source: e,
+            });
+        }
+        Ok(id)
+    }
+
+    /// The run a fork was made from and the tick it was forked at (`None`: not a fork).
+    pub fn parent(&self, id: i64) -> Result<Option<(i64, u64)>, StoreError> {
+        let r = self.conn.query_row(
+            "SELECT parent_run, fork_tick FROM runs WHERE run_id = ?",
+            params![id],
+            |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<u64>>(1)?)),
+        );
+        let (p, t) = self.of_run(id, r)?;
+        Ok(p.zip(t))
+    }
+
+    /// Store a checkpoint of run `run` (committed at once, so it survives the process).
+    pub fn append_checkpoint(
+        &self,
+        run: i64,
+        tick: u64,
+        sim_time_s: f64,
+        state_hash: &str,
+        image: &[u8],
+    ) -> Result<(), StoreError> {
+        self.db(self.conn.execute(
+            "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)",
+            params![run, tick, sim_time_s, state_hash, image],
+        ))?;
+        Ok(())
+    }
+
+    /// A run's checkpoints, in tick order.
+    pub fn checkpoints(&self, id: i64) -> Result<Vec<CheckpointRow>, StoreError> {
+        self.run(id)?;
+        let mut st = self.db(self.conn.prepare(
+            "SELECT tick, sim_time_s, state_hash, octet_length(image) FROM checkpoints WHERE run_id = ? ORDER BY tick",
+        ))?;
+        let rows = self.db(st.query_map(params![id], |r| {
+            Ok(CheckpointRow {
+                tick: r.get::<_, u64>(0)?,
+                sim_time_s: r.get(1)?,
+                state_hash: r.get(2)?,
+                bytes: r.get::<_, u64>(3)?,
+            })
+        }))?;
+        rows.map(|r| self.db(r)).collect()
+    }
+
+    /// The last checkpoint of run `id` at or before `tick`, with its image (`None`: there is
+    /// none, start from the beginning).
+    pub fn checkpoint_before(
+        &self,
+        id: i64,
+        tick: u64,
+    ) -> Result<Option<(CheckpointRow, Vec<u8>)>, StoreError> {
+        let r = self.conn.query_row(
+            "SELECT tick, sim_time_s, state_hash, image FROM checkpoints WHERE run_id = ? AND tick <= ? ORDER BY tick DESC LIMIT 1",
+            params![id, tick],
+            |r| {
+                let image: Vec<u8> = r.get(3)?;
+                Ok((
+                    CheckpointRow {
+                        tick: r.get::<_, u64>(0)?,
+                        sim_time_s: r.get(1)?,
+                        state_hash: r.get(2)?,
+                        bytes: image.len() as u64,
+                    },
+                    image,
+                ))
+            },
+        );
+        match r {
+            Err(duckdb::Error::QueryReturnedNoRows) => Ok(None),
+            other => self.db(other).map(Some),
+        }
     }
 
     /// Update a running run's progress (ticks done), so an interrupted run shows how far it got.

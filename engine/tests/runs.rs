@@ -33,6 +33,7 @@ fn run(scene: &Scene, store_path: &std::path::Path) -> RunOutcome {
             opts: SimOptions::default(),
             store_path: store_path.to_path_buf(),
             stop: Arc::new(AtomicBool::new(false)),
+            fork: None,
         },
         &mut |_, _| {},
     )
@@ -266,6 +267,7 @@ fn a_stop_request_marks_the_run_interrupted() {
             opts: SimOptions::default(),
             store_path: store_path.clone(),
             stop,
+            fork: None,
         },
         &mut |t, _| {
             if t >= 1000 {

@@ -12,7 +12,7 @@ use crate::geo_frame::GeoFrame;
 
 /// A regular grid in the scene frame: cell (i, j) has its centre at
 /// `(x0_m + (i + ½)·cell_m, y0_m + (j + ½)·cell_m)`; `j` grows northwards.
-#[derive(Resource, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Resource, Clone, Debug, PartialEq)]
 pub struct Dem {
     /// West edge, m.
     pub x0_m: f64,

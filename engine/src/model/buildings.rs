@@ -3,7 +3,9 @@
 use bevy::prelude::Component;
 
 /// What a building is used for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub enum BuildingUse {
     /// Homes.
     Residential,
@@ -46,7 +48,7 @@ impl BuildingUse {
 }
 
 /// A building; its [`super::Shape`] is the footprint polygon.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Building {
     /// Height above ground, m.
     pub height_m: f64,
@@ -60,7 +62,7 @@ pub struct Building {
 
 /// An order to leave a building, put on the building's entity by whoever decides it (a leak's
 /// exclusion zone, a flood warning) and taken off when the all-clear is given.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct EvacuationOrder {
     /// When it was ordered, s after the scene start.
     pub since_s: f64,

@@ -12,7 +12,7 @@
 use bevy::prelude::{Component, Entity};
 
 /// A conduit's cross-section (full sizes, m).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub enum CrossSection {
     /// A circular pipe.
     Circular {
@@ -94,7 +94,7 @@ impl CrossSection {
 
 /// A table of (x, y) points with x increasing: storage areas by depth, pump curves, tides,
 /// time series (x in s).
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct Curve {
     /// The points.
     pub points: Vec<(f64, f64)>,
@@ -151,7 +151,7 @@ impl Curve {
 }
 
 /// A conduit (pipe or channel) between two nodes; its [`super::Shape`] is the plan line.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Conduit<N: Send + Sync + 'static = Entity> {
     /// Upstream node.
     pub from: N,
@@ -200,7 +200,7 @@ impl<N: Send + Sync + 'static> Conduit<N> {
 }
 
 /// A manhole / junction node; its [`super::Position`] `z_m` is the rim (ground) elevation.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Manhole {
     /// Invert (bottom) elevation, m above datum.
     pub invert_m: f64,
@@ -218,7 +218,7 @@ pub struct Manhole {
 }
 
 /// A storage unit's surface area by depth.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum StorageShape {
     /// `area_m2 = a·depth_m^b + c`.
     Functional {
@@ -234,7 +234,7 @@ pub enum StorageShape {
 }
 
 /// A storage unit (pond, tank, storage tunnel); its [`super::Position`] `z_m` is its rim.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct StorageUnit {
     /// Invert, m above datum.
     pub invert_m: f64,
@@ -251,7 +251,7 @@ pub struct StorageUnit {
 }
 
 /// The water level outside an outfall.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum OutfallStage {
     /// Free fall: the smaller of critical and normal depth in the connecting conduit.
     Free,
@@ -266,7 +266,7 @@ pub enum OutfallStage {
 }
 
 /// An outfall (to a river, the sea); its [`super::Position`] `z_m` is the ground elevation.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Outfall {
     /// Invert elevation, m above datum.
     pub invert_m: f64,
@@ -277,7 +277,7 @@ pub struct Outfall {
 }
 
 /// How a pump's flow follows its inlet.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum PumpCurve {
     /// Delivers whatever reaches its inlet node.
     Ideal,
@@ -292,7 +292,7 @@ pub enum PumpCurve {
 }
 
 /// A pump between two nodes; its [`super::Shape`] is a line between them.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Pump<N: Send + Sync + 'static = Entity> {
     /// Inlet node.
     pub from: N,
@@ -309,7 +309,7 @@ pub struct Pump<N: Send + Sync + 'static = Entity> {
 }
 
 /// An orifice in a node's wall or floor; its [`super::Shape`] is a line to the next node.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Orifice<N: Send + Sync + 'static = Entity> {
     /// Upstream node.
     pub from: N,
@@ -328,7 +328,7 @@ pub struct Orifice<N: Send + Sync + 'static = Entity> {
 }
 
 /// The shape of a weir's opening.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeirKind {
     /// Rectangular, across the channel.
     Transverse,
@@ -341,7 +341,7 @@ pub enum WeirKind {
 }
 
 /// A weir between two nodes; its [`super::Shape`] is a line between them.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Weir<N: Send + Sync + 'static = Entity> {
     /// Upstream node.
     pub from: N,
@@ -370,7 +370,7 @@ pub struct Weir<N: Send + Sync + 'static = Entity> {
 }
 
 /// Infiltration into pervious ground.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub enum Infiltration {
     /// Horton: capacity `fc + (f0 − fc)·e^{−k t}`, recovering while dry.
     Horton {
@@ -408,7 +408,7 @@ pub enum Infiltration {
 }
 
 /// Where a subcatchment's subareas send their runoff.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SubareaRouting {
     /// Both straight to the outlet.
     Outlet,
@@ -420,7 +420,7 @@ pub enum SubareaRouting {
 
 /// A subcatchment: rain on it runs off (SWMM's nonlinear reservoirs) into its outlet node or
 /// another subcatchment; its [`super::Shape`] is its polygon.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Subcatchment<O: Send + Sync + 'static = Entity> {
     /// Where it drains: a node (manhole, storage, outfall) or another subcatchment.
     pub outlet: O,
@@ -454,7 +454,7 @@ pub struct Subcatchment<O: Send + Sync + 'static = Entity> {
 }
 
 /// Multipliers of a flow by time (SWMM's patterns).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum Pattern {
     /// 12 factors, January first.
     Monthly([f64; 12]),
@@ -468,7 +468,7 @@ pub enum Pattern {
 
 /// Water put into a drainage node from outside the network: a constant or patterned
 /// baseline, a recorded series, and dry-weather (sanitary) flow with its patterns.
-#[derive(Component, Clone, Debug, PartialEq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq, Default)]
 pub struct NodeInflow {
     /// Constant inflow, m³/s.
     pub baseline_m3s: f64,

@@ -3,7 +3,9 @@
 use bevy::prelude::Component;
 
 /// What a sensor measures.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub enum SensorKind {
     /// Rain gauge: rainfall intensity, m/s.
     RainGauge,
@@ -42,7 +44,7 @@ impl SensorKind {
 }
 
 /// A sensor at a [`super::Position`].
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Sensor {
     /// What it measures.
     pub kind: SensorKind,
@@ -51,7 +53,7 @@ pub struct Sensor {
 }
 
 /// The geometry class of an emission source.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub enum EmissionKind {
     /// A stack at a [`super::Position`].
     Stack {
@@ -73,7 +75,7 @@ pub enum EmissionKind {
 }
 
 /// Something that emits a pollutant.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct EmissionSource {
     /// Pollutant or substance name (e.g. `NO2`, `chlorine`).
     pub pollutant: String,

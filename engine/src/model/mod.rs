@@ -29,7 +29,18 @@ use bevy::prelude::Component;
 
 /// Where a feature came from: its layer and its id in that layer (the source's `id` field or,
 /// failing that, its feature index). Stable across runs of the same scene.
-#[derive(Component, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    serde::Serialize,
+    serde::Deserialize,
+    Component,
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+)]
 pub struct FeatureId {
     /// The scene layer's name.
     pub layer: String,
@@ -44,7 +55,7 @@ impl std::fmt::Display for FeatureId {
 }
 
 /// A point feature's position in the scene frame, metres (x east, y north, z up from the datum).
-#[derive(Component, Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Copy, Debug, PartialEq)]
 pub struct Position {
     /// Horizontal position, metres.
     pub xy_m: DVec2,
@@ -64,7 +75,7 @@ impl Position {
 
 /// An extended feature's geometry in the scene frame, metres. Shared, so the spatial index and
 /// the recorder hold it without copying.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Shape(pub Arc<geo::Geometry<f64>>);
 
 impl Shape {
@@ -75,7 +86,9 @@ impl Shape {
 }
 
 /// The kind of a model entity, for counts, snapshots and the store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub enum EntityKind {
     /// A [`Road`].
     Road,
@@ -148,5 +161,5 @@ impl EntityKind {
 }
 
 /// Marks an entity with its [`EntityKind`]; every model entity has one.
-#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kind(pub EntityKind);

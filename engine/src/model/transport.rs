@@ -4,7 +4,7 @@ use bevy::prelude::{Component, Entity};
 
 /// A directed road link: its [`super::Shape`] is the centreline drawn in the direction of travel.
 /// A two-way street is two roads, one each way, as in SUMO's edges.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Road {
     /// Street name, possibly empty.
     pub name: String,
@@ -23,14 +23,14 @@ pub struct Road {
 }
 
 /// A junction of roads, with a signal program if it is signalised.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Intersection {
     /// Its signal program, `None` for priority or unsignalised junctions.
     pub signal: Option<SignalProgram>,
 }
 
 /// A fixed-time signal program: a cycle of phases, each a state per controlled movement.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct SignalProgram {
     /// Offset of the cycle start from the scene start, s.
     pub offset_s: f64,
@@ -39,7 +39,7 @@ pub struct SignalProgram {
 }
 
 /// One phase of a [`SignalProgram`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct SignalPhase {
     /// Duration, s.
     pub duration_s: f64,
@@ -111,7 +111,9 @@ impl SignalProgram {
 }
 
 /// The kind of a vehicle, which sets its defaults in the simulations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub enum VehicleKind {
     /// Passenger car.
     Car,
@@ -124,7 +126,7 @@ pub enum VehicleKind {
 }
 
 /// A vehicle; its [`super::Position`] moves as it drives.
-#[derive(Component, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug, PartialEq)]
 pub struct Vehicle {
     /// Kind.
     pub kind: VehicleKind,

@@ -21,9 +21,10 @@ use crate::index::SpatialIndex;
 use crate::recorder::Kpis;
 use crate::sim::Sim;
 
-/// Makes the simulation again from its scene (for moving back in time: the run is
-/// deterministic, so running it again to an earlier moment shows that moment exactly).
-pub type Rebuild = Box<dyn Fn() -> Result<Sim, String>>;
+/// Makes the simulation again at or before a moment, s after the start (for moving back in
+/// time: runs are deterministic, so made again from the scene, or from a recorded run's
+/// checkpoint before that moment, and stepped there, it shows that moment exactly).
+pub type Rebuild = Box<dyn Fn(f64) -> Result<Sim, String>>;
 
 /// How the window starts.
 pub struct WindowOptions {
@@ -516,7 +517,7 @@ fn panel(
     if let Some(t) = back_to
         && let Some(make) = &rebuild.0
     {
-        match make() {
+        match make(t) {
             Ok(sim) => {
                 playback.sim = sim;
                 playback.seek_s = Some(t);

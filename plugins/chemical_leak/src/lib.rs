@@ -64,7 +64,7 @@ use serde::Deserialize;
 pub struct ChemicalLeak;
 
 /// Parameters (see the crate docs).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ChemicalLeakParams {
     /// Substance, as the pollution simulation names species (e.g. `chlorine`, `ammonia`).
@@ -107,7 +107,7 @@ pub struct ChemicalLeakParams {
 }
 
 /// Who drives away from an evacuated building, when, and to where.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EvacuationParams {
     /// Road ids (in `road_layer`) the evacuees drive to: assembly points, shelters. Each car
@@ -144,7 +144,7 @@ fn default_over() -> f64 {
 }
 
 /// A road the response may close or drive on.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 struct RoadInfo {
     entity: Entity,
     feature: FeatureId,
@@ -152,7 +152,7 @@ struct RoadInfo {
 }
 
 /// One leak in the world.
-#[derive(Component, Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug)]
 struct Leak {
     params: ChemicalLeakParams,
     source: Entity,
@@ -245,6 +245,7 @@ impl SceneModule for ChemicalLeak {
                 .chain()
                 .in_set(SimSet::Scenario),
         );
+        app.checkpoint_component::<Leak>();
         Ok(())
     }
 }

@@ -24,7 +24,7 @@ use serde::Deserialize;
 pub struct DemandChange;
 
 /// Parameters (see the crate docs).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DemandChangeParams {
     /// Volume factor.
@@ -45,7 +45,7 @@ fn one() -> f64 {
     1.0
 }
 
-#[derive(Component, Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug)]
 struct Change(DemandChangeParams);
 
 impl SceneModule for DemandChange {
@@ -72,6 +72,7 @@ impl SceneModule for DemandChange {
         let world = app.world_mut();
         world.spawn(Change(p));
         add_systems_once(app, "demand_change", act.in_set(SimSet::Scenario));
+        app.checkpoint_component::<Change>();
         Ok(())
     }
 }

@@ -25,7 +25,7 @@ use serde::Deserialize;
 pub struct GreenWave;
 
 /// Vehicle kinds a scene may name.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Fire engine, ambulance, police.
@@ -39,7 +39,7 @@ pub enum Kind {
 }
 
 /// Parameters (see the crate docs).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GreenWaveParams {
     /// Start road.
@@ -76,7 +76,7 @@ fn traffic_layer() -> String {
     "traffic".into()
 }
 
-#[derive(Component, Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug)]
 struct Call(DemandCommand);
 
 impl SceneModule for GreenWave {
@@ -120,6 +120,7 @@ impl SceneModule for GreenWave {
             signal_priority: p.priority,
         }));
         add_systems_once(app, "green_wave", act.in_set(SimSet::Scenario));
+        app.checkpoint_component::<Call>();
         Ok(())
     }
 }

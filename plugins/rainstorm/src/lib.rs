@@ -42,7 +42,7 @@ use serde::Deserialize;
 pub struct Rainstorm;
 
 /// Parameters (see the crate docs).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RainstormParams {
     /// The storm-intensity formula (a design storm); or give `series`.
@@ -72,7 +72,7 @@ pub struct RainstormParams {
 }
 
 /// `q = a(1 + c·lg P)/(t + b)^n`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Formula {
     /// a, in `unit`.
@@ -98,7 +98,7 @@ fn default_name() -> String {
 pub const LSHA_PER_MM_MIN: f64 = 10_000.0 / 60.0;
 
 /// A design storm: a Chicago hyetograph of a storm-intensity formula.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct DesignStorm {
     /// `A = a(1 + c lg P)`, mm/min.
     pub a_mm_min: f64,
@@ -179,7 +179,7 @@ impl DesignStorm {
 }
 
 /// What the plugin rains.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 enum Rain {
     Design(DesignStorm),
     /// (time s from the series start, intensity m/s), held to the next row.
@@ -187,7 +187,7 @@ enum Rain {
 }
 
 /// One storm in the world (several instances may each add one).
-#[derive(Component, Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug)]
 struct Storm {
     rain: Rain,
     start_s: f64,
@@ -341,6 +341,7 @@ impl SceneModule for Rainstorm {
             name: p.name,
         });
         add_systems_once(app, "rainstorm", set_rain.in_set(SimSet::Scenario));
+        app.checkpoint_component::<Storm>();
         Ok(())
     }
 }

@@ -26,7 +26,7 @@ use serde::Deserialize;
 pub struct RoadClosure;
 
 /// Parameters (see the crate docs).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RoadClosureParams {
     /// Road ids.
@@ -47,7 +47,7 @@ fn traffic_layer() -> String {
 }
 
 /// One closure window in the world (several plugins instances may each add one).
-#[derive(Component, Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug)]
 struct Closure {
     /// Whose closure it is, for the traffic's holds: `road_closure` and the window's number in
     /// the scene, so overlapping windows each lift only their own.
@@ -105,6 +105,7 @@ impl SceneModule for RoadClosure {
             until_s: p.until_s,
         });
         add_systems_once(app, "road_closure", act.in_set(SimSet::Scenario));
+        app.checkpoint_component::<Closure>();
         Ok(())
     }
 }

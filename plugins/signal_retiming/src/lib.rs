@@ -29,7 +29,7 @@ use serde::Deserialize;
 pub struct SignalRetiming;
 
 /// Parameters (see the crate docs).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SignalRetimingParams {
     /// Programs by intersection id, compact form.
@@ -46,7 +46,7 @@ fn traffic_layer() -> String {
     "traffic".into()
 }
 
-#[derive(Component, Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug)]
 struct Retiming {
     at_s: f64,
     programs: Vec<(FeatureId, SignalProgram)>,
@@ -100,6 +100,7 @@ impl SceneModule for SignalRetiming {
             programs,
         });
         add_systems_once(app, "signal_retiming", act.in_set(SimSet::Scenario));
+        app.checkpoint_component::<Retiming>();
         Ok(())
     }
 }

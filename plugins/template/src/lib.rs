@@ -24,7 +24,7 @@ use serde::Deserialize;
 pub struct SpeedLimit;
 
 /// Parameters, as a scene writes them. `deny_unknown_fields` turns a typo into an error.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SpeedLimitParams {
     /// Road ids, as the run store's features name them.
@@ -47,7 +47,7 @@ fn traffic_layer() -> String {
 }
 
 /// One window of lowered limits (each `[[scenario]]` adds one).
-#[derive(Component, Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Component, Clone, Debug)]
 struct Window {
     /// Whose limit it is, for the traffic's holds: `speed_limit` and the window's number in the
     /// scene, so overlapping windows each lift only their own.
@@ -107,6 +107,7 @@ impl SceneModule for SpeedLimit {
             until_s: p.until_s,
         });
         add_systems_once(app, "speed_limit", act.in_set(SimSet::Scenario));
+        app.checkpoint_component::<Window>();
         Ok(())
     }
 }

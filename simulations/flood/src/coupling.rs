@@ -20,7 +20,7 @@
 const G: f64 = 9.80665;
 
 /// Inlet coefficients.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct InletCoeffs {
     /// Weir coefficient (dimensionless, on `P·√(2g)·h^{3/2}`).
     pub weir: f64,
@@ -38,7 +38,7 @@ impl Default for InletCoeffs {
 }
 
 /// A manhole's inlet on the street.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct Inlet {
     /// Drainage node index.
     pub node: usize,

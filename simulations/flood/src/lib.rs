@@ -47,7 +47,7 @@ pub use roads::{FloodedRoads, RoadCouplingParams, safe_speed_mps};
 pub use surface::{Balance, Edge, Edges, GreenAmpt, Horton, Surface, SurfaceInfiltration};
 
 /// The `[simulations.flood]` parameters of a scene.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FloodParams {
     /// Manning's n of the ground, s/m^(1/3). Default 0.035 (streets and short grass).
@@ -104,7 +104,7 @@ pub struct FloodParams {
 }
 
 /// How manholes take water off the street.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InletParams {
     /// Weir coefficient of shallow capture. Default 0.5.
@@ -129,7 +129,7 @@ impl Default for InletParams {
 }
 
 /// Horton's parameters, in the units hydrologists write them.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HortonParams {
     /// Initial capacity, mm/h.
@@ -141,7 +141,7 @@ pub struct HortonParams {
 }
 
 /// Green–Ampt's parameters, in the units soil tables give them.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GreenAmptParams {
     /// Capillary suction at the wetting front, mm (e.g. 110 for a loam).
@@ -181,6 +181,7 @@ fn default_orifice() -> f64 {
 }
 
 /// The drainage network of the world and its ties to the surface.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct DrainageState {
     /// The running model.
     pub model: Drainage,
@@ -211,7 +212,7 @@ pub struct DrainageState {
 }
 
 /// The flood simulation's state in the world.
-#[derive(Resource)]
+#[derive(serde::Serialize, serde::Deserialize, Resource)]
 pub struct FloodSim {
     /// The surface water.
     pub surface: Surface,

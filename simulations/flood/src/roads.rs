@@ -38,7 +38,7 @@ use crate::setup::cells_along;
 pub const BY: &str = "flood";
 
 /// The `[simulations.flood.traffic]` parameters: which roads the water acts on, and when.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoadCouplingParams {
     /// Layer of the roads whose traffic the water acts on. Default `traffic`, the traffic
@@ -110,7 +110,7 @@ pub fn safe_speed_mps(depth_m: f64) -> f64 {
 }
 
 /// One road the water acts on.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 struct RoadState {
     feature: FeatureId,
     /// Its own limit, m/s.
@@ -122,12 +122,13 @@ struct RoadState {
 }
 
 /// The roads the water acts on and what it has cost so far.
-#[derive(Resource)]
+#[derive(serde::Serialize, serde::Deserialize, Resource)]
 pub struct FloodedRoads {
     params: RoadCouplingParams,
     /// Filled from the world at the first step (the traffic's roads are spawned after the
     /// flood is built).
     roads: Option<Vec<RoadState>>,
+    #[serde(serialize_with = "citytwin_engine::checkpoint::sorted_map")]
     of_entity: HashMap<Entity, usize>,
     /// Vehicle time lost to capped speeds, s.
     pub vehicle_s_lost: f64,
@@ -179,7 +180,7 @@ pub(crate) fn flood_roads(
     sim: Res<FloodSim>,
     mut state: ResMut<FloodedRoads>,
     roads: Query<(Entity, &Road, &Shape, &FeatureId)>,
-    vehicles: Query<(Entity, &Vehicle)>,
+    vehicles: Query<(&FeatureId, &Vehicle)>,
     mut out: MessageWriter<RoadCommand>,
     mut events: ResMut<EventLog>,
 ) {
@@ -299,9 +300,11 @@ pub(crate) fn flood_roads(
     }
     // What the capped speeds cost the vehicles on those roads this step.
     let mut lost = 0.0;
-    let mut on_roads: Vec<(Entity, &Vehicle)> =
+    // In feature-id order: entity ids of vehicles are not state (a restored checkpoint gives
+    // them new ones), so sums over them must not follow them.
+    let mut on_roads: Vec<(&FeatureId, &Vehicle)> =
         vehicles.iter().filter(|(_, v)| v.road.is_some()).collect();
-    on_roads.sort_unstable_by_key(|v| v.0);
+    on_roads.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (_, v) in on_roads {
         let Some(&i) = v.road.and_then(|e| state.of_entity.get(&e)) else {
             continue;

@@ -141,7 +141,10 @@ pub(crate) fn build(params: &toml::Table, app: &mut App) -> Result<(), String> {
                     .in_set(SimSet::Metrics),
             ),
         )
-        .hash_resource::<FloodSim>();
+        .init_resource::<crate::systems::FloodEventState>()
+        .hash_resource::<FloodSim>()
+        .checkpoint_resource::<FloodSim>()
+        .checkpoint_resource::<crate::systems::FloodEventState>();
     if let Some(t) = p.traffic {
         app.insert_resource(FloodedRoads::new(t))
             .add_systems(
@@ -151,7 +154,8 @@ pub(crate) fn build(params: &toml::Table, app: &mut App) -> Result<(), String> {
                     flood_road_kpis.run_if(kpi_due).in_set(SimSet::Metrics),
                 ),
             )
-            .hash_resource::<FloodedRoads>();
+            .hash_resource::<FloodedRoads>()
+            .checkpoint_resource::<FloodedRoads>();
     }
     Ok(())
 }

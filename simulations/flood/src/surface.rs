@@ -29,7 +29,7 @@ use rayon::prelude::*;
 pub const G: f32 = 9.80665;
 
 /// What happens at an edge of the grid.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub enum Edge {
     /// No water crosses.
     Closed,
@@ -41,7 +41,7 @@ pub enum Edge {
 }
 
 /// The four edges.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct Edges {
     /// x = 0.
     pub west: Edge,
@@ -66,7 +66,7 @@ impl Edges {
 }
 
 /// Horton infiltration: capacity `f = fc + (f0 − fc)·e^{−k·t}` while the cell is wet.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct Horton {
     /// Initial capacity, m/s.
     pub f0_mps: f32,
@@ -79,7 +79,7 @@ pub struct Horton {
 /// Green–Ampt infiltration under ponded water: the depth infiltrated, F, follows
 /// `F₂ − F₁ − ψΔθ·ln((F₂ + ψΔθ)/(F₁ + ψΔθ)) = K·Δt` (solved exactly each step), limited by
 /// the water standing on the cell.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct GreenAmpt {
     /// Capillary suction at the wetting front ψ, m.
     pub suction_m: f32,
@@ -90,7 +90,7 @@ pub struct GreenAmpt {
 }
 
 /// How the ground takes in water.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub enum SurfaceInfiltration {
     /// Horton's decaying capacity.
     Horton(Horton),
@@ -121,7 +121,7 @@ pub fn green_ampt_ponded(f1: f64, suction_deficit_m: f64, ksat_mps: f64, dt: f64
 }
 
 /// Volumes in and out since the start, m³ (f64).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
 pub struct Balance {
     /// Rain on the grid.
     pub rain_m3: f64,
@@ -138,7 +138,7 @@ pub struct Balance {
 }
 
 /// The surface water.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Surface {
     /// Columns.
     pub nx: usize,

@@ -187,13 +187,25 @@ fn exchange(
     }
 }
 
+/// Which roads, buildings and manholes are over their thresholds, for [`flood_events`].
+#[derive(serde::Serialize, serde::Deserialize, Resource, Default)]
+pub(crate) struct FloodEventState {
+    /// (kind code, entity) to whether it is over.
+    over: BTreeMap<(u8, Entity), bool>,
+    /// Whether the drainage warnings were raised.
+    warned: bool,
+}
+
 /// Roads, buildings and manholes crossing their thresholds, as events.
 pub(crate) fn flood_events(
     sim: Res<FloodSim>,
     mut events: ResMut<EventLog>,
-    mut state: Local<BTreeMap<(u8, Entity), bool>>,
-    mut warned: Local<bool>,
+    mut st: ResMut<FloodEventState>,
 ) {
+    let FloodEventState {
+        over: state,
+        warned,
+    } = &mut *st;
     let limit = sim.params.flooded_depth_m as f32;
     let h = &sim.surface.h_m;
     let mut flip =

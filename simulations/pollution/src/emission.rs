@@ -14,7 +14,7 @@
 use citytwin_engine::model::VehicleKind;
 
 /// Pollutants the model gives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Exhaust {
     /// Carbon dioxide.
     CO2,
@@ -61,7 +61,7 @@ impl Exhaust {
 }
 
 /// An HBEFA3 vehicle class with its coefficients (g/h) per pollutant, in [`Exhaust::ALL`] order.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct EmissionClass {
     /// SUMO's name, e.g. `HBEFA3/PC_G_EU4`.
     pub name: &'static str,

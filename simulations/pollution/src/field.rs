@@ -12,7 +12,7 @@ use crate::puff::PuffCloud;
 use crate::weather::Weather;
 
 /// A regular grid of receptors at one height.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct ReceptorGrid {
     /// Centre of the south-west receptor, m.
     pub first_m: [f64; 2],
@@ -49,6 +49,7 @@ impl ReceptorGrid {
 const TABLE: usize = 4096;
 
 /// A plume tabulated along its axis for receptors at one height.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct PlumeTable {
     plume: Plume,
     /// x = (k / scale)², k = 0..TABLE.

@@ -25,7 +25,7 @@ use crate::sigma::Curves;
 use crate::weather::{Stability, Terrain, Weather};
 
 /// The grid's geometry.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct GridSpec {
     /// South-west corner of the grid in the frame, m.
     pub origin_m: [f64; 2],
@@ -141,7 +141,7 @@ impl GridSpec {
 }
 
 /// What happens at the grid's edges.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Boundary {
     /// Nothing crosses (for conservation tests and enclosed basins).
     Closed,
@@ -150,7 +150,7 @@ pub enum Boundary {
 }
 
 /// Wind and diffusivities for a step, per layer.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct Transport {
     /// Wind (east, north) in each layer, m/s.
     pub wind_mps: Vec<[f64; 2]>,
@@ -234,7 +234,7 @@ pub fn obukhov_inverse(s: Stability, z0_m: f64) -> f64 {
 }
 
 /// What a step did.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
 pub struct StepStats {
     /// Sub-steps taken.
     pub substeps: u32,
@@ -243,7 +243,7 @@ pub struct StepStats {
 }
 
 /// Concentrations on the grid, per species.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct EulerGrid {
     spec: GridSpec,
     boundary: Boundary,
@@ -519,6 +519,7 @@ impl EulerGrid {
 
 /// Backward-Euler vertical diffusion: the same tridiagonal matrix for every column, factorised
 /// once per step and applied to a whole row of columns at a time.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct VerticalSolver {
     /// Sub-diagonal (coupling to the layer below).
     sub: Vec<f32>,

@@ -56,7 +56,7 @@ use weather::{Terrain, Weather, WeatherSeries};
 pub const UG_M3_PER_KG_M3: f64 = 1e9;
 
 /// How point and area sources are modelled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PointModel {
     /// Steady plumes.
     Plume,
@@ -65,7 +65,7 @@ pub enum PointModel {
 }
 
 /// Mass balance of one species, kg.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
 pub struct Balance {
     /// Released as puffs.
     pub puff_emitted_kg: f64,
@@ -76,7 +76,7 @@ pub struct Balance {
 }
 
 /// A station reading, for tracing.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct Reading {
     /// Station code.
     pub station: String,
@@ -91,7 +91,7 @@ pub struct Reading {
 }
 
 /// Per-source state.
-#[derive(Clone, Copy, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
 struct SourceState {
     mode: PointModel,
     rate_kg_s: f64,
@@ -102,7 +102,7 @@ struct SourceState {
 }
 
 /// The pollution simulation's state in the world.
-#[derive(Resource)]
+#[derive(serde::Serialize, serde::Deserialize, Resource)]
 pub struct PollutionSim {
     /// The weather over the run.
     pub weather: WeatherSeries,
@@ -275,7 +275,8 @@ impl SceneModule for PollutionModule {
                         .in_set(SimSet::Metrics),
                 ),
             )
-            .hash_resource::<PollutionSim>();
+            .hash_resource::<PollutionSim>()
+            .checkpoint_resource::<PollutionSim>();
         Ok(())
     }
 }

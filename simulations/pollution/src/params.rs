@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 /// The `[simulations.pollution]` parameters of a scene.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollutionParams {
     /// The weather (constant values or a `file`).
@@ -76,7 +76,7 @@ pub struct PollutionParams {
 }
 
 /// `[simulations.pollution.weather]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeatherParams {
     /// A CSV series (see [`WeatherSeries::read_csv`]); or give the values below.
@@ -104,7 +104,7 @@ pub struct WeatherParams {
 }
 
 /// `[simulations.pollution.tracing]`: rank candidate sources by how well they explain readings.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TracingParams {
     /// The species traced.
@@ -141,7 +141,7 @@ pub struct TracingParams {
 }
 
 /// An extra tracing candidate.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateParams {
     /// Name.

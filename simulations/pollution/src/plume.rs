@@ -24,7 +24,7 @@ const G_MPS2: f64 = 9.80665;
 pub const MIN_DOWNWIND_M: f64 = 1.0;
 
 /// A stack's exit conditions (all zero for a passive release).
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Default)]
 pub struct StackExit {
     /// Inner diameter at the top, m.
     pub diameter_m: f64,
@@ -35,7 +35,7 @@ pub struct StackExit {
 }
 
 /// Plume rise of a stack in given weather.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct PlumeRise {
     /// Release height after stack-tip downwash, m.
     pub release_m: f64,
@@ -149,7 +149,7 @@ pub fn vertical_term(z_m: f64, h_m: f64, sigma_z_m: f64, mixing_m: f64) -> f64 {
 }
 
 /// A plume from one source in one weather: evaluate concentrations anywhere.
-#[derive(Clone, Copy, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
 pub struct Plume {
     /// Source position in the frame, m.
     pub source_xy_m: [f64; 2],

@@ -15,7 +15,7 @@ use crate::sigma::Curves;
 use crate::weather::{Stability, Terrain, Weather};
 
 /// Where and how a source releases: the geometry both plumes and puffs start from.
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Default)]
 pub struct SourceGeometry {
     /// Position in the frame, m.
     pub xy_m: [f64; 2],
@@ -28,7 +28,7 @@ pub struct SourceGeometry {
 }
 
 /// One puff.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct Puff {
     /// Which source released it (an index the caller assigns).
     pub source: u32,
@@ -109,7 +109,7 @@ fn virtual_distance(curves: Curves, s: Stability, k: usize, sigma: f64) -> f64 {
 }
 
 /// All puffs in the air.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct PuffCloud {
     /// The puffs, oldest first.
     pub puffs: Vec<Puff>,

@@ -12,7 +12,7 @@
 use crate::weather::{Stability, Terrain};
 
 /// Which dispersion curves to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Curves {
     /// Pasquill–Gifford (Turner 1970; ISC3 rural).
     PasquillGifford,

@@ -105,15 +105,17 @@ pub(crate) fn step_pollution(
 pub(crate) fn traffic_emissions(
     clock: Res<SimClock>,
     mut sim: ResMut<PollutionSim>,
-    vehicles: Query<(Entity, &Vehicle, &Position)>,
+    vehicles: Query<(&FeatureId, &Vehicle, &Position)>,
 ) {
     if sim.traffic_map.is_empty() {
         return;
     }
     let sim = &mut *sim;
     let dt = clock.step_s();
+    // In feature-id order: entity ids of vehicles are not state (a restored checkpoint gives
+    // them new ones), so the sums must not follow them.
     let mut list: Vec<_> = vehicles.iter().collect();
-    list.sort_by_key(|v| v.0);
+    list.sort_by(|a, b| a.0.cmp(b.0));
     for (_, v, p) in list {
         let Some((i, j)) = sim.grid.spec().cell_of([p.xy_m.x, p.xy_m.y]) else {
             continue;
@@ -160,7 +162,7 @@ pub(crate) fn sample_stations(
 }
 
 /// A building whose occupants' dose is followed.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub(crate) struct DoseReceptor {
     entity: Entity,
     xy_m: [f64; 2],
@@ -546,7 +548,7 @@ pub(crate) fn trace_when_due(
 }
 
 /// A tracing candidate: a place that might emit.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 struct Candidate {
     id: String,
     at: SourceGeometry,

@@ -11,7 +11,7 @@
 //! still hide.
 
 /// One candidate's estimate.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct Estimate {
     /// Candidate id.
     pub id: String,
@@ -24,7 +24,7 @@ pub struct Estimate {
 }
 
 /// The result of tracing.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct TraceResult {
     /// Candidates, the largest share first (ties by id).
     pub estimates: Vec<Estimate>,
@@ -64,7 +64,7 @@ pub enum TraceError {
 
 /// How wrong a reading may be: σ = √(absolute² + (relative·value)²), kg/m³. Both zero: every
 /// reading weighs the same (ordinary least squares).
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Default)]
 pub struct ErrorModel {
     /// Absolute error (an instrument's noise floor), kg/m³.
     pub absolute_kg_m3: f64,

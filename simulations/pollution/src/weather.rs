@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use crate::error::PollutionError;
 
 /// Pasquill–Gifford stability classes, A (very unstable) to F (moderately stable).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub enum Stability {
     /// Very unstable (strong sun, light wind).
     A,
@@ -117,7 +119,7 @@ impl Stability {
 }
 
 /// Terrain roughness class: which dispersion curves and wind-profile exponents apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Terrain {
     /// Open country.
     Rural,
@@ -144,7 +146,7 @@ impl Terrain {
 }
 
 /// The weather at one moment.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct Weather {
     /// Wind speed at 10 m, m/s.
     pub wind_speed_mps: f64,
@@ -241,7 +243,7 @@ pub fn sun_altitude_deg(unix_s: f64, lat_deg: f64, lon_deg: f64) -> f64 {
 }
 
 /// How a weather row gives its stability.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub enum StabilitySpec {
     /// Given directly.
     Class(Stability),
@@ -250,7 +252,7 @@ pub enum StabilitySpec {
 }
 
 /// One weather record, before the stability is resolved.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct WeatherRecord {
     /// Seconds from the scene start at which the record starts to apply.
     pub from_s: f64,
@@ -267,7 +269,7 @@ pub struct WeatherRecord {
 }
 
 /// Weather over a run: one record or a series, held from each record to the next.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct WeatherSeries {
     records: Vec<WeatherRecord>,
     /// Where the scene is (for the sun).

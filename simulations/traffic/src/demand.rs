@@ -9,7 +9,7 @@ use crate::net::{EdgeIx, Network, VClass};
 use crate::xml::{self, Element, Item, XmlFile};
 
 /// Which car-following model a vehicle type drives with.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub enum CarFollowModel {
     /// SUMO's default Krauss model (safe speed + random dawdling `sigma`).
     Krauss,
@@ -21,7 +21,7 @@ pub enum CarFollowModel {
 }
 
 /// A vehicle type, SUMO's `<vType>` with SI units.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct VType {
     /// SUMO id.
     pub id: String,
@@ -79,7 +79,7 @@ impl VType {
 }
 
 /// Where on its first edge a vehicle starts.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub enum DepartLane {
     /// The lane that leads furthest along the route with the most room (SUMO `best`).
     Best,
@@ -92,7 +92,7 @@ pub enum DepartLane {
 }
 
 /// The speed a vehicle is inserted with.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub enum DepartSpeed {
     /// The highest safe speed up to its desired speed (SUMO `max`).
     Max,
@@ -103,7 +103,7 @@ pub enum DepartSpeed {
 }
 
 /// How a vehicle's route is given.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum RouteSpec {
     /// A fixed sequence of edges.
     Edges(Vec<EdgeIx>),
@@ -119,7 +119,7 @@ pub enum RouteSpec {
 }
 
 /// One vehicle to insert.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct TripSpec {
     /// SUMO id.
     pub id: String,
@@ -140,7 +140,7 @@ pub struct TripSpec {
 }
 
 /// Vehicle types and vehicles.
-#[derive(Clone, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub struct Demand {
     /// Types; the first four are SUMO's defaults per class (`DEFAULT_VEHTYPE`, …).
     pub vtypes: Vec<VType>,
@@ -620,7 +620,7 @@ fn parse_edges(
 /// Random trips over a network, like SUMO's randomTrips.py: origins and destinations drawn in
 /// proportion to edge length, at least `min_distance_m` apart as the crow flies, each with a
 /// free-flow fastest route, departing evenly over `[begin_s, end_s)`.
-#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RandomTrips {
     /// How many vehicles.

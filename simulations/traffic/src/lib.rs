@@ -54,7 +54,7 @@ pub use net::Network;
 pub use sim::{Traffic, TrafficConfig, TripRecord};
 
 /// The `[simulations.traffic]` parameters of a scene.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrafficParams {
     /// SUMO network file (`.net.xml`), relative to the scene. Give this or `osm`.
@@ -101,7 +101,7 @@ pub struct TrafficParams {
 }
 
 /// Car-following models a scene can ask for.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelName {
     /// SUMO's Krauss.
@@ -231,7 +231,12 @@ impl SceneModule for TrafficModule {
                 ),
             )
             .hash_resource::<TrafficSim>()
-            .hash_resource::<RoadHolds>();
+            .hash_resource::<RoadHolds>()
+            .checkpoint_resource::<TrafficSim>()
+            .checkpoint_resource::<TrafficOutputs>()
+            .checkpoint_resource::<RoadHolds>()
+            .checkpoint_resource::<VehicleMirror>()
+            .on_restore(mirror::after_restore);
         Ok(())
     }
 }
@@ -276,7 +281,7 @@ pub fn load(
 
 /// The traffic simulation's state in the world. Plugins change it through [`Traffic`]'s control
 /// methods (close an edge, set a speed, set a signal program).
-#[derive(Resource)]
+#[derive(serde::Serialize, serde::Deserialize, Resource)]
 pub struct TrafficSim(pub Traffic);
 
 impl StateHash for TrafficSim {
@@ -285,7 +290,7 @@ impl StateHash for TrafficSim {
     }
 }
 
-#[derive(Default)]
+#[derive(serde::Serialize, serde::Deserialize, Default)]
 struct IntervalTrips {
     n: usize,
     duration_sum_s: f64,
@@ -299,13 +304,17 @@ enum TripFile {
 }
 
 /// Outputs of the traffic simulation: the tripinfo file and the trips finished so far.
-#[derive(Resource)]
+#[derive(serde::Serialize, serde::Deserialize, Resource)]
 pub struct TrafficOutputs {
+    /// Not in checkpoints: a replay or a fork writes no tripinfo file (the run's own stays as
+    /// it was written).
+    #[serde(skip)]
     tripinfo: Option<TripFile>,
     interval: IntervalTrips,
     /// Every finished trip of the run, in arrival order.
     pub all_trips: Vec<TripRecord>,
     /// Vehicles sent one by one (`DemandCommand::AddVehicle`): their trips are reported.
+    #[serde(serialize_with = "citytwin_engine::checkpoint::sorted_set")]
     tracked: std::collections::HashSet<String>,
     /// Their finished trips, whose travel times are KPIs.
     tracked_trips: Vec<TripRecord>,

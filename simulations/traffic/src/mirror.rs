@@ -8,14 +8,23 @@ use bevy::prelude::*;
 use citytwin_engine::prelude::*;
 
 /// Vehicles mirrored into entities.
-#[derive(Resource)]
+#[derive(serde::Serialize, serde::Deserialize, Resource)]
 pub(crate) struct VehicleMirror {
     pub(crate) placement: AffinePlacement,
     pub(crate) layer: String,
+    #[serde(serialize_with = "citytwin_engine::checkpoint::sorted_map")]
     pub(crate) entities: HashMap<u32, Entity>,
     pub(crate) sync_interval_s: f64,
     /// The `Road` entity of each edge (`None` for edges too short to draw).
     pub(crate) roads: Vec<Option<Entity>>,
+}
+
+/// After a checkpoint restore: the vehicles spawned during the run have new entity ids.
+pub(crate) fn after_restore(world: &mut World, remap: &EntityRemap) {
+    let mut m = world.resource_mut::<VehicleMirror>();
+    for e in m.entities.values_mut() {
+        *e = remap.get(*e);
+    }
 }
 
 pub(crate) fn sync_due(clock: Res<SimClock>, m: Res<VehicleMirror>) -> bool {

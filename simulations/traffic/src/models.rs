@@ -52,7 +52,7 @@ pub fn free_speed(dist: f64, target: f64, decel: f64, dt: f64) -> f64 {
 }
 
 /// Driving parameters of one vehicle, copied from its type.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct Driver {
     /// Max acceleration, m/s².
     pub accel: f64,

@@ -17,7 +17,7 @@ pub struct Placement {
 }
 
 /// The affine part of a [`Placement`], which moving things use every sync.
-#[derive(Clone, Copy, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
 pub struct AffinePlacement([f64; 6]);
 
 impl AffinePlacement {

@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 use crate::net::{EdgeIx, Network, VClass};
 
 /// Edge travel times the router uses, s; a closed edge is `f64::INFINITY`.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct EdgeCosts {
     /// Current travel time per edge, s.
     pub travel_time_s: Vec<f64>,
@@ -96,7 +96,7 @@ pub fn route_via(
     Some(out)
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, PartialEq)]
 struct OrdF64(f64);
 impl Eq for OrdF64 {}
 impl PartialOrd for OrdF64 {

@@ -17,7 +17,7 @@ use crate::net::{Phase, SignalControl, SignalPlan};
 use crate::sim::Traffic;
 
 /// Settings of the optimisation.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct OptimiseOptions {
     /// Simulated span of each evaluation, s.
     pub horizon_s: f64,
@@ -44,7 +44,7 @@ impl Default for OptimiseOptions {
 }
 
 /// How a set of plans performs over the horizon.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation {
     /// Total time lost by all vehicles (arrived and still driving), s.
     pub total_delay_s: f64,
@@ -57,7 +57,7 @@ pub struct Evaluation {
 }
 
 /// The result of [`optimise`].
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Optimisation {
     /// With the network's own programs.
     pub before: Evaluation,

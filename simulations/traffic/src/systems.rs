@@ -9,7 +9,7 @@ use citytwin_engine::prelude::*;
 
 /// Who holds each road closed or slowed: a road is closed while any source holds it closed and
 /// runs at the lowest limit any source sets (see [`RoadCommand`]).
-#[derive(Resource, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Resource, Default)]
 pub(crate) struct RoadHolds {
     closed: BTreeMap<net::EdgeIx, BTreeSet<String>>,
     speeds: BTreeMap<net::EdgeIx, BTreeMap<String, f64>>,

@@ -124,7 +124,7 @@ pub fn summary(trips: &[TripRecord]) -> TripSummary {
 }
 
 /// Trip statistics of a run.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct TripSummary {
     /// Trips.
     pub arrived: usize,

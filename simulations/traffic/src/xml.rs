@@ -9,6 +9,7 @@ use quick_xml::reader::Reader;
 use crate::error::TrafficError;
 
 /// One start (or empty) element: its name, attributes and line.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Element {
     pub name: String,
     pub attrs: Vec<(String, String)>,
@@ -46,6 +47,7 @@ pub(crate) struct XmlFile<'a> {
 }
 
 /// What [`XmlFile::next`] yields.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) enum Item {
     /// An element starts at this depth (1 = the root).
     Start(Element, usize),

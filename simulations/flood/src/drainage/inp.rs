@@ -18,7 +18,7 @@ use std::path::Path;
 use super::spec::*;
 
 /// A malformed `.inp` file: where and what.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct InpError {
     /// The file.
     pub file: String,
@@ -44,7 +44,7 @@ impl std::fmt::Display for InpError {
 impl std::error::Error for InpError {}
 
 /// A SWMM model read from a file.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct InpModel {
     /// The network, in SI units.
     pub spec: NetworkSpec,
@@ -59,7 +59,7 @@ pub struct InpModel {
 }
 
 /// SWMM's flow units, which also fix the other units of the file (US or SI).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowUnits {
     /// ft³/s (US).
     Cfs,
@@ -111,7 +111,7 @@ pub const FT: f64 = 0.3048;
 const FT3: f64 = FT * FT * FT;
 
 /// The other units of a file, as factors to SI.
-#[derive(Clone, Copy, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
 struct Units {
     /// Length (ft or m) → m.
     length: f64,
@@ -160,6 +160,7 @@ pub fn read_inp(path: &Path) -> Result<InpModel, InpError> {
 }
 
 /// A line of a section: its tokens and where it is.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Line {
     no: usize,
     toks: Vec<String>,

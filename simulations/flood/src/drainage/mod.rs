@@ -56,7 +56,7 @@ pub enum DrainageError {
 }
 
 /// Volumes through the network since the start, m³ (SWMM's flow routing continuity).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
 pub struct RoutingTotals {
     /// Dry-weather inflow.
     pub dry_weather_m3: f64,
@@ -97,7 +97,7 @@ impl RoutingTotals {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default)]
 struct StepRates {
     dry_weather: f64,
     wet_weather: f64,
@@ -109,7 +109,7 @@ struct StepRates {
 }
 
 /// Per-node figures over the run.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
 pub struct NodeStats {
     /// Deepest water, m.
     pub max_depth_m: f64,
@@ -122,7 +122,7 @@ pub struct NodeStats {
 }
 
 /// Per-link figures over the run.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
 pub struct LinkStats {
     /// Largest |flow|, m³/s.
     pub peak_flow_m3s: f64,
@@ -131,7 +131,7 @@ pub struct LinkStats {
 }
 
 /// A drainage model running in time.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Drainage {
     /// The network.
     pub net: Network,

@@ -15,7 +15,7 @@ pub const DEFAULT_HEADTOL_M: f64 = 0.005 * super::FT;
 const MIN_DELTA_Z: f64 = 0.001 * super::FT;
 
 /// Node types as the solver sees them.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum NodeType {
     /// A junction (no volume of its own: its water surface is the pipes' ends plus a minimum area).
     Junction,
@@ -34,7 +34,7 @@ pub enum NodeType {
 }
 
 /// A node and its state (depths m, volumes m³, flows m³/s).
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Node {
     /// Name.
     pub name: String,
@@ -250,7 +250,7 @@ fn storage_volume(shape: &StorageShape, d: f64) -> f64 {
 }
 
 /// Flow regimes of a conduit (SWMM's flow classes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowClass {
     /// Dry at both ends.
     Dry,
@@ -269,7 +269,7 @@ pub enum FlowClass {
 }
 
 /// A conduit's hydraulic constants and state (per barrel).
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct ConduitX {
     /// Geometry.
     pub xs: Xsect,
@@ -306,7 +306,7 @@ pub struct ConduitX {
 }
 
 /// A pump's curve and switching.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct PumpX {
     /// Curve.
     pub curve: PumpCurve,
@@ -317,7 +317,7 @@ pub struct PumpX {
 }
 
 /// An orifice's constants.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct OrificeX {
     /// Opening.
     pub xs: Xsect,
@@ -338,7 +338,7 @@ pub struct OrificeX {
 }
 
 /// A weir's constants.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct WeirX {
     /// Kind.
     pub kind: WeirKind,
@@ -361,7 +361,7 @@ pub struct WeirX {
 }
 
 /// Link types.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub enum LinkType {
     /// A conduit.
     Conduit(ConduitX),
@@ -374,7 +374,7 @@ pub enum LinkType {
 }
 
 /// A link and its state.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Link {
     /// Name.
     pub name: String,
@@ -492,7 +492,7 @@ impl Link {
 }
 
 /// The network built from a spec: nodes, links, options.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Network {
     /// Options.
     pub options: Options,

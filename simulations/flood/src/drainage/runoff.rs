@@ -23,7 +23,7 @@ fn manning_si() -> f64 {
     MCOEFF * FT.powf(1.0 / 3.0)
 }
 
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 struct Subarea {
     n: f64,
     ds: f64,
@@ -41,7 +41,7 @@ struct Subarea {
 }
 
 /// Infiltration state of a subcatchment's pervious area.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 enum InfilState {
     None,
     Horton {
@@ -81,7 +81,7 @@ enum InfilState {
 }
 
 /// One subcatchment's runoff state.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Catchment {
     /// Name.
     pub name: String,
@@ -104,7 +104,7 @@ pub struct Catchment {
 }
 
 /// Totals of the runoff continuity, m³.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
 pub struct RunoffTotals {
     /// Rain on the subcatchments.
     pub rainfall_m3: f64,
@@ -776,7 +776,7 @@ fn cash_karp(mut y: f64, x2: f64, f: impl Fn(f64) -> f64) -> Option<f64> {
 }
 
 /// All subcatchments and their step.
-#[derive(Clone, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub struct Runoff {
     /// The subcatchments.
     pub catchments: Vec<Catchment>,

@@ -12,7 +12,7 @@ pub use citytwin_engine::model::{
 };
 
 /// How flow is routed through the links.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Routing {
     /// Full St-Venant momentum in every conduit, heads at nodes (SWMM's DYNWAVE).
     Dynamic,
@@ -21,7 +21,7 @@ pub enum Routing {
 }
 
 /// How much of the momentum equation's inertial terms are kept (SWMM's INERTIAL_DAMPING).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InertialDamping {
     /// Keep them all.
     None,
@@ -32,7 +32,7 @@ pub enum InertialDamping {
 }
 
 /// When flow in a conduit is limited to normal flow (SWMM's NORMAL_FLOW_LIMITED).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NormalFlowLimit {
     /// When the water surface slope is below the bed slope.
     Slope,
@@ -45,7 +45,7 @@ pub enum NormalFlowLimit {
 }
 
 /// Simulation options (SWMM's [OPTIONS], in SI).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct Options {
     /// Routing method.
     pub routing: Routing,
@@ -113,7 +113,7 @@ impl Default for Options {
 pub type Series = Curve;
 
 /// What kind of node.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum NodeKind {
     /// A junction or manhole.
     Junction(Manhole),
@@ -124,7 +124,7 @@ pub enum NodeKind {
 }
 
 /// A node of the network.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct NodeSpec {
     /// Its name (the `.inp` name or the feature id).
     pub name: String,
@@ -148,7 +148,7 @@ impl NodeSpec {
 }
 
 /// What a link is (its end nodes are indexes into [`NetworkSpec::nodes`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum LinkKind {
     /// A pipe or channel.
     Conduit(Conduit<usize>),
@@ -161,7 +161,7 @@ pub enum LinkKind {
 }
 
 /// A link between two nodes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct LinkSpec {
     /// Its name.
     pub name: String,
@@ -184,7 +184,7 @@ impl LinkSpec {
 }
 
 /// Where a subcatchment drains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outlet {
     /// A node (index).
     Node(usize),
@@ -193,7 +193,7 @@ pub enum Outlet {
 }
 
 /// A subcatchment (SWMM's nonlinear-reservoir runoff) and its polygon.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct SubcatchSpec {
     /// Name.
     pub name: String,
@@ -205,7 +205,7 @@ pub struct SubcatchSpec {
 
 /// A rain gauge: intensities, each held over one recording interval from its time (SWMM's
 /// step-wise rain; zero between entries that leave a gap).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct GaugeSpec {
     /// Name (a rain gauge's station code in the world).
     pub name: String,
@@ -242,7 +242,7 @@ impl GaugeSpec {
 }
 
 /// A whole drainage model.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct NetworkSpec {
     /// Options.
     pub options: Options,

@@ -13,7 +13,7 @@ use super::inp::InpModel;
 use super::spec::*;
 
 /// The world's drainage network as a spec, with the entity behind each index.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct WorldNetwork {
     /// The network.
     pub spec: NetworkSpec,

@@ -12,7 +12,7 @@ use super::G;
 use super::dynwave::pow23;
 
 /// A section with its full-flow values.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct Xsect {
     /// The shape.
     pub shape: CrossSection,

@@ -22,7 +22,9 @@ pub type LaneIx = u32;
 pub type LinkIx = u32;
 
 /// The vehicle classes the simulation distinguishes, as SUMO names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub enum VClass {
     /// `passenger`.
     Passenger,
@@ -72,7 +74,7 @@ impl VClass {
 }
 
 /// A directed road (SUMO edge).
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Edge {
     /// SUMO id.
     pub id: String,
@@ -93,7 +95,7 @@ pub struct Edge {
 }
 
 /// A lane: a normal lane of an edge, or the lane of a link through a junction.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Lane {
     /// SUMO id (for a link lane: its first internal lane).
     pub id: String,
@@ -116,7 +118,7 @@ pub struct Lane {
 }
 
 /// Right of way at an unsignalised link, SUMO's connection `state`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Priority {
     /// `M`: major road, never waits.
     Major,
@@ -125,7 +127,7 @@ pub enum Priority {
 }
 
 /// A connection from one lane to another through a junction.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Link {
     /// Incoming normal lane.
     pub from_lane: LaneIx,
@@ -151,7 +153,7 @@ pub struct Link {
 }
 
 /// A junction.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Junction {
     /// SUMO id.
     pub id: String,
@@ -164,7 +166,7 @@ pub struct Junction {
 }
 
 /// How a controller chooses its phase durations.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq)]
 pub enum SignalControl {
     /// Fixed time.
     Static,
@@ -179,7 +181,7 @@ pub enum SignalControl {
 }
 
 /// One phase of a signal program.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct Phase {
     /// Planned duration, s.
     pub duration_s: f64,
@@ -192,7 +194,7 @@ pub struct Phase {
 }
 
 /// A signal controller: a program of phases over its controlled link indices.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct SignalLogic {
     /// SUMO id.
     pub id: String,
@@ -207,7 +209,7 @@ pub struct SignalLogic {
 }
 
 /// Where the network's coordinates lie on Earth.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum NetLocation {
     /// Projected: subtract `offset` from network coordinates to get coordinates in `proj`
     /// (a PROJ string).
@@ -226,7 +228,7 @@ pub enum NetLocation {
 }
 
 /// A road network.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Network {
     /// The file it came from.
     pub source: PathBuf,
@@ -242,11 +244,12 @@ pub struct Network {
     pub junctions: Vec<Junction>,
     /// Signal controllers.
     pub signals: Vec<SignalLogic>,
+    #[serde(serialize_with = "citytwin_engine::checkpoint::sorted_map")]
     edge_ids: HashMap<String, EdgeIx>,
 }
 
 /// A signal program read from a SUMO additional file, for a controller of a network.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct SignalPlan {
     /// The controller, index into [`Network::signals`].
     pub signal: u32,

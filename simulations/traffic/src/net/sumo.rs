@@ -9,6 +9,7 @@ use super::*;
 use crate::error::TrafficError;
 use crate::xml::{self, Item, XmlFile};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct RawLane {
     id: String,
     index: usize,
@@ -19,6 +20,7 @@ struct RawLane {
     line: usize,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct RawEdge {
     id: String,
     internal: bool,
@@ -30,6 +32,7 @@ struct RawEdge {
     line: usize,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct RawJunction {
     id: String,
     kind: String,
@@ -39,6 +42,7 @@ struct RawJunction {
     requests: Vec<(usize, String, bool, usize)>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct RawConn {
     from: String,
     to: String,
@@ -52,6 +56,7 @@ struct RawConn {
     line: usize,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct RawTl {
     id: String,
     control: SignalControl,

@@ -73,6 +73,7 @@ fn parse_speed(v: &str) -> Option<f64> {
     )
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Seg {
     way: i64,
     k: usize,
@@ -81,6 +82,7 @@ struct Seg {
     name: String,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct DirEdge {
     seg: usize,
     forward: bool,

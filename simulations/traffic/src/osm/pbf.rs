@@ -9,7 +9,7 @@ use std::collections::HashMap;
 pub type Tags = Vec<(String, String)>;
 
 /// A relation member's kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemberKind {
     /// Node.
     Node,
@@ -20,7 +20,7 @@ pub enum MemberKind {
 }
 
 /// A relation.
-#[derive(Clone, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub struct Relation {
     /// OSM id.
     pub id: i64,
@@ -31,7 +31,7 @@ pub struct Relation {
 }
 
 /// A way.
-#[derive(Clone, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub struct Way {
     /// OSM id.
     pub id: i64,
@@ -42,7 +42,7 @@ pub struct Way {
 }
 
 /// What a PBF file holds (nodes without tags keep only their position).
-#[derive(Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Default)]
 pub struct OsmData {
     /// Node positions, degrees (lon, lat).
     pub nodes: HashMap<i64, (f64, f64)>,

@@ -32,7 +32,7 @@ pub const HALTING_SPEED_MPS: f64 = 0.1;
 const YIELD_TIME_GAP_S: f64 = 1.0;
 
 /// Settings of a traffic simulation.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct TrafficConfig {
     /// Step, s.
     pub dt_s: f64,
@@ -60,7 +60,7 @@ impl Default for TrafficConfig {
 }
 
 /// One finished trip, with SUMO's tripinfo figures.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct TripRecord {
     /// Vehicle id.
     pub id: String,
@@ -96,7 +96,7 @@ impl TripRecord {
 }
 
 /// Per-edge measurements accumulated since the last [`Traffic::take_edge_stats`].
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct EdgeStats {
     /// Vehicle-steps on the edge.
     pub samples: u64,
@@ -111,7 +111,7 @@ pub struct EdgeStats {
 }
 
 /// Counters of a run.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct Totals {
     /// Vehicles inserted.
     pub inserted: u64,
@@ -133,7 +133,7 @@ pub struct Totals {
     pub time_loss_sum_s: f64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 struct Veh {
     trip: u32,
     vt: u16,
@@ -158,7 +158,7 @@ struct Veh {
 
 /// Runtime state of one signal controller: the program it runs (the network's, or one set at
 /// run time) and where in it it is.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 struct SignalRt {
     control: SignalControl,
     offset_s: f64,
@@ -168,7 +168,7 @@ struct SignalRt {
 }
 
 /// A vehicle as the outside sees it (views, snapshots, the ECS mirror).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct VehicleView {
     /// Index of its trip in the demand (stable for the run).
     pub trip: u32,
@@ -189,7 +189,7 @@ pub struct VehicleView {
 }
 
 /// The traffic simulation state.
-#[derive(Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Clone)]
 pub struct Traffic {
     /// The network.
     pub net: Arc<Network>,
@@ -578,7 +578,7 @@ impl Traffic {
 const LINKS_AHEAD: usize = 4;
 
 /// Links ahead of a vehicle with their distances, without allocating.
-#[derive(Default)]
+#[derive(serde::Serialize, serde::Deserialize, Default)]
 struct LinksAhead {
     links: [(LinkIx, f64); LINKS_AHEAD],
     n: usize,
