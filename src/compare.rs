@@ -261,6 +261,7 @@ fn run_all(
                             },
                             store_path: scratch.join(format!("run-{k}.duckdb")),
                             stop: Arc::new(AtomicBool::new(false)),
+                            fork: None,
                         },
                         &mut |t, end| {
                             bar.set_length(end);

@@ -2,6 +2,7 @@
 
 mod compare;
 mod plot;
+mod replay;
 mod report;
 mod signals;
 #[cfg(feature = "render")]
@@ -98,6 +99,49 @@ enum Command {
     Swmm {
         /// The `.inp` file.
         model: PathBuf,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Make a recorded run again: `--verify` checks the state at every checkpoint, `--at T`
+    /// shows the state at a moment (made from the nearest checkpoint; `--window` opens the 3D
+    /// view there).
+    Replay {
+        /// The run id.
+        run: i64,
+        /// The run store.
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
+        /// The moment, s after the start.
+        #[arg(long)]
+        at: Option<f64>,
+        /// Re-run the whole run and check the state hash at every checkpoint, from the start
+        /// and from each previous checkpoint (exit 1 when any differs).
+        #[arg(long)]
+        verify: bool,
+        /// Open the 3D view at `--at` (as `citytwin view RUN --at T`).
+        #[cfg(feature = "render")]
+        #[arg(long)]
+        window: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Start a new run from a moment of a recorded one, with scenario plugins added from then
+    /// on; it is stored with a link to its parent and the parent's history before the fork.
+    Fork {
+        /// The parent run's id.
+        run: i64,
+        /// The fork moment, s after the start.
+        #[arg(long)]
+        at: f64,
+        /// A TOML file of `[[scenario]]` tables to add (none: go on unchanged, e.g. after a
+        /// killed run).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// The run store holding the parent; the fork is recorded there.
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -271,6 +315,48 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             quiet,
         } => run(&scene, seed, out, quiet),
         Command::Check { scene } => check(&scene).map(|_| std::process::ExitCode::SUCCESS),
+        Command::Replay {
+            run,
+            store,
+            at,
+            verify,
+            #[cfg(feature = "render")]
+            window,
+            quiet,
+        } => {
+            #[cfg(feature = "render")]
+            if window {
+                let t = views::Target::Run { id: run, store };
+                views::view(
+                    t,
+                    at.unwrap_or(0.0),
+                    "overview",
+                    views::layers(&[], "use", None)?,
+                    false,
+                    60.0,
+                    None,
+                    None,
+                )?;
+                return Ok(std::process::ExitCode::SUCCESS);
+            }
+            let st = open_existing(&store)?;
+            match (verify, at) {
+                (true, _) => replay::verify(&st, run, quiet),
+                (false, Some(at)) => {
+                    replay::state_at(&st, run, at, quiet).map(|_| std::process::ExitCode::SUCCESS)
+                }
+                (false, None) => {
+                    bail!("give --verify, or --at SECONDS for the state at a moment")
+                }
+            }
+        }
+        Command::Fork {
+            run,
+            at,
+            scenario,
+            store,
+            quiet,
+        } => replay::fork(&store, run, at, scenario.as_deref(), quiet),
         Command::Runs { store, action } => runs(&store, action.unwrap_or(RunsAction::List))
             .map(|_| std::process::ExitCode::SUCCESS),
         #[cfg(feature = "render")]
@@ -399,6 +485,7 @@ fn run(
             },
             store_path,
             stop,
+            fork: None,
         },
         &mut |t, end| {
             bar.set_length(end);
@@ -421,7 +508,7 @@ fn check(scene_path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn open_existing(store: &Path) -> Result<RunStore> {
+pub(crate) fn open_existing(store: &Path) -> Result<RunStore> {
     if !store.is_file() {
         bail!(
             "no run store at {} (run a scene first, or pass --store)",

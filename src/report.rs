@@ -248,6 +248,25 @@ pub fn print_run_detail(store: &RunStore, id: i64) -> Result<()> {
                 "error".into(),
                 r.error.clone().unwrap_or_else(|| "-".into()),
             ],
+            vec![
+                "forked from".into(),
+                match store.parent(id)? {
+                    Some((p, t)) => format!("run {p} at tick {t}"),
+                    None => "-".into(),
+                },
+            ],
+            vec!["checkpoints".into(), {
+                let c = store.checkpoints(id)?;
+                match (c.first(), c.last()) {
+                    (Some(a), Some(b)) => format!(
+                        "{} ({:.0} s to {:.0} s; citytwin replay {id} --verify)",
+                        c.len(),
+                        a.sim_time_s,
+                        b.sim_time_s
+                    ),
+                    _ => "none".into(),
+                }
+            }],
         ],
     );
     let counts: Vec<Vec<String>> = store
@@ -279,7 +298,7 @@ pub fn print_run_detail(store: &RunStore, id: i64) -> Result<()> {
 
 /// The city-wide KPIs as a table; per-feature values (one per road, cell, …) are only counted,
 /// since a city has thousands of them: they are in the store and in `citytwin export`.
-fn print_kpis<'a>(
+pub(crate) fn print_kpis<'a>(
     title: &str,
     kpis: impl Iterator<Item = (&'a str, &'a str, f64, &'a str)>,
     run_id: i64,

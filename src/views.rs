@@ -1,8 +1,9 @@
 //! `citytwin view` and `citytwin render`: the 3D views of a scene or of a recorded run.
 //!
-//! A recorded run is made again from the scene text and seed the store keeps (the engine is
-//! deterministic, so this shows exactly what was recorded, given the same version of
-//! citytwin); moving back in time in the window makes it again to the earlier moment.
+//! A recorded run is made again from the scene text and seed the store keeps, starting from its
+//! last checkpoint before the moment shown (the engine is deterministic, so this shows exactly
+//! what was recorded, given the same version of citytwin); moving back in time in the window
+//! makes it again from the checkpoint before the earlier moment.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use citytwin_engine::render::{
     BuildingColour, CameraSpec, Frame, FrameSink, Layers, RenderRequest, WindowOptions,
     render_each, run_window,
 };
+use citytwin_engine::replay;
 use citytwin_engine::scene::Scene;
 use citytwin_engine::sim::{Sim, SimOptions};
 use citytwin_engine::store::RunStore;
@@ -43,13 +45,15 @@ impl Target {
     }
 }
 
-/// The scene and seed a target stands for, and its name.
-fn scene_of(target: &Target) -> Result<(Scene, Option<u64>, String)> {
+/// A target's simulation at (or, for a scene, before) moment `at_s`, and its name. A run
+/// starts from its last checkpoint before `at_s`, so at least one step is left to run there.
+fn sim_of(target: &Target, at_s: f64) -> Result<(Sim, String)> {
     match target {
         Target::Scene(p) => {
             let scene = Scene::load(p)?;
             let name = scene.meta.name.clone();
-            Ok((scene, None, name))
+            let sim = Sim::build(&scene, &registry(), SimOptions::default())?;
+            Ok((sim, name))
         }
         Target::Run { id, store } => {
             if !store.is_file() {
@@ -67,31 +71,11 @@ fn scene_of(target: &Target) -> Result<(Scene, Option<u64>, String)> {
                     citytwin_engine::VERSION
                 );
             }
-            let scene = Scene::from_str(Path::new(&meta.scene_path), meta.scene_toml)
-                .with_context(|| {
-                    format!(
-                        "run {id}'s scene (its data paths are relative to {}, as when it ran)",
-                        meta.scene_path
-                    )
-                })?;
-            Ok((
-                scene,
-                Some(meta.seed),
-                format!("run {id}: {}", meta.scene_name),
-            ))
+            let tick = replay::tick_of(&st, *id, at_s)?;
+            let sim = replay::sim_at(&st, &registry(), *id, tick, false, &mut |_, _| {})?;
+            Ok((sim, format!("run {id}: {}", meta.scene_name)))
         }
     }
-}
-
-fn build(scene: &Scene, seed: Option<u64>) -> Result<Sim> {
-    Ok(Sim::build(
-        scene,
-        &registry(),
-        SimOptions {
-            seed,
-            strict_schedule: false,
-        },
-    )?)
 }
 
 /// Layers and colouring from the command line.
@@ -139,8 +123,7 @@ pub fn render(
 ) -> Result<Vec<PathBuf>> {
     let camera = CameraSpec::parse(camera).map_err(anyhow::Error::msg)?;
     let size = parse_size(size)?;
-    let (scene, seed, name) = scene_of(target)?;
-    let sim = build(&scene, seed)?;
+    let (sim, name) = sim_of(target, at_s)?;
     let req = RenderRequest {
         at_s,
         frames,
@@ -207,9 +190,12 @@ pub fn view(
     screenshot: Option<PathBuf>,
 ) -> Result<()> {
     let camera = CameraSpec::parse(camera).map_err(anyhow::Error::msg)?;
-    let (scene, seed, name) = scene_of(&target)?;
-    let sim = build(&scene, seed)?;
-    let rebuild = move || build(&scene, seed).map_err(|e| e.to_string());
+    let (sim, name) = sim_of(&target, at_s)?;
+    let rebuild = move |t: f64| {
+        sim_of(&target, t)
+            .map(|(sim, _)| sim)
+            .map_err(|e| format!("{e:#}"))
+    };
     run_window(
         sim,
         &name,

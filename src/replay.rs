@@ -1,0 +1,215 @@
+//! `citytwin replay` and `citytwin fork`: a recorded run made again from its checkpoints, checked
+//! against them, or continued from one of its moments with more scenarios.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use citytwin::registry;
+use citytwin_engine::recorder::Kpis;
+use citytwin_engine::replay::{self, ForkRequest};
+use citytwin_engine::store::{RunStatus, RunStore};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::report;
+
+fn bar(message: String, quiet: bool) -> ProgressBar {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} ticks, eta {eta}")
+            .expect("the progress template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_message(message);
+    bar
+}
+
+fn warn_version(store: &RunStore, run: i64) -> Result<()> {
+    let meta = store.run_meta(run)?;
+    if meta.version != citytwin_engine::VERSION {
+        eprintln!(
+            "run {run} was recorded by citytwin {}; this is {}: its models may differ, and so may the state",
+            meta.version,
+            citytwin_engine::VERSION
+        );
+    }
+    Ok(())
+}
+
+/// `citytwin replay RUN --verify`: every checkpoint's hash, made again two ways. Exit 1 when
+/// any differs.
+pub fn verify(store: &RunStore, run: i64, quiet: bool) -> Result<std::process::ExitCode> {
+    warn_version(store, run)?;
+    let b = bar(format!("replaying run {run}"), quiet);
+    let report = replay::verify(store, &registry(), run, &mut |done, total| {
+        b.set_length(total);
+        b.set_position(done);
+    })?;
+    b.finish_and_clear();
+    let summary = store.run(run)?;
+    println!(
+        "run {run} ({}, {} ticks): {} checkpoints",
+        summary.status,
+        summary.ticks,
+        report.checkpoints.len()
+    );
+    let mut rows = Vec::new();
+    for c in &report.checkpoints {
+        let mark = |h: &str| {
+            if h == c.stored.state_hash {
+                "same".to_string()
+            } else {
+                format!("DIFFERS ({})", &h[..16])
+            }
+        };
+        rows.push(vec![
+            c.stored.tick.to_string(),
+            format!("{:.0}", c.stored.sim_time_s),
+            c.stored.state_hash[..16].to_string(),
+            format!("{:.1}", c.stored.bytes as f64 / 1024.0),
+            mark(&c.replayed_hash),
+            mark(&c.resumed_hash),
+        ]);
+    }
+    report::table(
+        &[
+            "tick",
+            "time s",
+            "state hash",
+            "image KiB",
+            "replayed from start",
+            "from previous checkpoint",
+        ],
+        &rows,
+    );
+    if let Some((stored, replayed)) = &report.final_hash {
+        println!(
+            "final state: {}",
+            if stored == replayed {
+                "same as recorded".to_string()
+            } else {
+                format!("DIFFERS (recorded {stored}, replayed {replayed})")
+            }
+        );
+    }
+    if report.checkpoints.is_empty() && report.final_hash.is_none() {
+        println!(
+            "nothing to check: the run stored no checkpoint (output.checkpoint_interval_s) and did not complete"
+        );
+    }
+    Ok(if report.ok() {
+        println!("replay reproduces the recording");
+        std::process::ExitCode::SUCCESS
+    } else {
+        println!(
+            "replay does NOT reproduce the recording (recorded by citytwin {})",
+            report.recorded_by
+        );
+        std::process::ExitCode::from(1)
+    })
+}
+
+/// `citytwin replay RUN --at T` without a window: the state at that moment, made again from the
+/// nearest checkpoint.
+pub fn state_at(store: &RunStore, run: i64, at_s: f64, quiet: bool) -> Result<()> {
+    warn_version(store, run)?;
+    let tick = replay::tick_of(store, run, at_s)?;
+    let b = bar(format!("run {run} to {at_s} s"), quiet);
+    let started = std::time::Instant::now();
+    let mut sim = replay::sim_at(store, &registry(), run, tick, true, &mut |done, total| {
+        b.set_length(total);
+        b.set_position(done);
+    })?;
+    b.finish_and_clear();
+    println!(
+        "run {run} at {} s (tick {}), made again in {:.2} s: state hash {}",
+        sim.clock().elapsed_s(),
+        sim.clock().tick(),
+        started.elapsed().as_secs_f64(),
+        sim.state_hash().to_hex()
+    );
+    let kpis: Vec<(String, String, f64, String)> = sim
+        .world()
+        .get_resource::<Kpis>()
+        .map(|k| {
+            k.iter()
+                .map(|(n, s, v, u)| (n.to_string(), s.to_string(), v, u.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    report::print_kpis(
+        "KPIs then:",
+        kpis.iter()
+            .map(|(n, s, v, u)| (n.as_str(), s.as_str(), *v, u.as_str())),
+        run,
+    );
+    Ok(())
+}
+
+/// `citytwin fork RUN --at T --scenario FILE`.
+pub fn fork(
+    store_path: &Path,
+    run: i64,
+    at_s: f64,
+    scenario: Option<&Path>,
+    quiet: bool,
+) -> Result<std::process::ExitCode> {
+    let add = scenario
+        .map(|p| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display())))
+        .transpose()?;
+    {
+        let st = crate::open_existing(store_path)?;
+        warn_version(&st, run)?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let registry = registry();
+    let b = bar(format!("fork of run {run} from {at_s} s"), quiet);
+    let source = scenario.map_or("no file".to_string(), |p| p.display().to_string());
+    let outcome = replay::fork(
+        ForkRequest {
+            store_path: store_path.to_path_buf(),
+            parent: run,
+            at_s,
+            add_scenarios: add.as_deref(),
+            add_source: &source,
+            registry: &registry,
+            stop,
+        },
+        &mut |t, end| {
+            b.set_length(end);
+            b.set_position(t);
+        },
+    )?;
+    b.finish_and_clear();
+    println!(
+        "run {} forked from run {run} at {at_s} s: {} ({} ticks, {:.1} s of wall time)",
+        outcome.run_id,
+        outcome.status.as_str(),
+        outcome.ticks,
+        outcome.wall_s
+    );
+    if let Some(e) = &outcome.error {
+        println!("error: {e}");
+    }
+    println!(
+        "compare them: citytwin plot {} --store {}; citytwin plot {run} --store {}",
+        outcome.run_id,
+        store_path.display(),
+        store_path.display()
+    );
+    Ok(match outcome.status {
+        RunStatus::Completed => std::process::ExitCode::SUCCESS,
+        RunStatus::Interrupted => std::process::ExitCode::from(130),
+        _ => std::process::ExitCode::from(1),
+    })
+}
