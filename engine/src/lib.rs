@@ -26,6 +26,7 @@ pub mod crs;
 pub mod geo_frame;
 pub mod hash;
 pub mod import;
+pub mod incident;
 pub mod index;
 pub mod model;
 pub mod modules;

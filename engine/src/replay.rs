@@ -368,8 +368,7 @@ pub fn fork(
     on_progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RunOutcome, ReplayError> {
     let run = req.parent;
-    let mut first_added_line = 0;
-    let (tick, image, scene) = {
+    let (tick, image, scene, first_added_line) = {
         let store = RunStore::open(&req.store_path)?;
         let tick = tick_of(&store, run, req.at_s)?;
         let mut sim = sim_at(&store, req.registry, run, tick, true, &mut |_, _| {})?;
@@ -378,7 +377,7 @@ pub fn fork(
                 .map_err(|source| ReplayError::Checkpoint { run, tick, source })?;
         let meta = store.run_meta(run)?;
         let mut text = meta.scene_toml.clone();
-        first_added_line = text.lines().count() + 3;
+        let first_added_line = text.lines().count() + 3;
         if let Some(add) = req.add_scenarios {
             text.push_str(&format!(
                 "\n# added by citytwin fork of run {run} at {} s from {}\n",
@@ -395,7 +394,7 @@ pub fn fork(
             }
         })?;
         // The store closes here: the fork's run opens it again to record.
-        (tick, image, (scene, meta.seed))
+        (tick, image, (scene, meta.seed), first_added_line)
     };
     let (scene, seed) = scene;
     let added = req.add_source.to_string();
