@@ -3,6 +3,7 @@
 //! `citytwin run` does, and the charts its reports draw.
 
 pub mod charts;
+pub mod forecast;
 
 use citytwin_engine::modules::ModuleRegistry;
 

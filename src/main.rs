@@ -146,6 +146,31 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Forecast an incident from a moment of a recorded run: the simulations run ahead
+    /// (nothing is recorded) to show where the water and the plume go, which roads close, which
+    /// buildings and how many people are at risk, and responders' fastest routes.
+    Forecast {
+        /// The run id.
+        run: i64,
+        /// From this moment, s after the start.
+        #[arg(long)]
+        at: f64,
+        /// How far ahead, s.
+        #[arg(long, default_value_t = 1800.0)]
+        ahead: f64,
+        /// A responders' station, NAME=LON,LAT (repeat for several).
+        #[arg(long = "station")]
+        stations: Vec<String>,
+        /// Where the responders go, LON,LAT.
+        #[arg(long)]
+        to: Option<String>,
+        /// The road layer the routes use.
+        #[arg(long, default_value = "traffic")]
+        layer: String,
+        /// The run store.
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
+    },
     /// Show a scene, or a recorded run, in 3D in a window: play, pause, move in time, switch
     /// layers, pick features.
     #[cfg(feature = "render")]
@@ -349,6 +374,19 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
                     bail!("give --verify, or --at SECONDS for the state at a moment")
                 }
             }
+        }
+        Command::Forecast {
+            run,
+            at,
+            ahead,
+            stations,
+            to,
+            layer,
+            store,
+        } => {
+            let st = open_existing(&store)?;
+            replay::forecast(&st, run, at, ahead, &stations, to.as_deref(), layer)
+                .map(|_| std::process::ExitCode::SUCCESS)
         }
         Command::Fork {
             run,

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
+use citytwin::forecast::{ForecastRequest, forecast as run_forecast};
 use citytwin::registry;
+use citytwin_engine::geo_frame::LonLat;
 use citytwin_engine::recorder::Kpis;
 use citytwin_engine::replay::{self, ForkRequest};
 use citytwin_engine::store::{RunStatus, RunStore};
@@ -212,4 +214,151 @@ pub fn fork(
         RunStatus::Interrupted => std::process::ExitCode::from(130),
         _ => std::process::ExitCode::from(1),
     })
+}
+
+fn lonlat(s: &str, what: &str) -> Result<LonLat> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| anyhow::anyhow!("{what} {s}: give LON,LAT in degrees"))?;
+    let p = LonLat::new(
+        a.trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{what} {s}: '{a}' is not a longitude"))?,
+        b.trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{what} {s}: '{b}' is not a latitude"))?,
+    );
+    if !p.is_valid() {
+        anyhow::bail!("{what} {s}: not a longitude and latitude in degrees");
+    }
+    Ok(p)
+}
+
+/// `citytwin forecast RUN --at T --ahead S [--station NAME=LON,LAT]… [--to LON,LAT]`.
+pub fn forecast(
+    store: &RunStore,
+    run: i64,
+    at_s: f64,
+    ahead_s: f64,
+    stations: &[String],
+    to: Option<&str>,
+    layer: String,
+) -> Result<()> {
+    warn_version(store, run)?;
+    if !(ahead_s.is_finite() && ahead_s > 0.0) {
+        anyhow::bail!("--ahead {ahead_s}: give a positive number of seconds");
+    }
+    let stations = stations
+        .iter()
+        .map(|s| {
+            let (name, at) = s
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--station {s}: give NAME=LON,LAT"))?;
+            Ok((name.trim().to_string(), lonlat(at, "--station")?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let to = to.map(|t| lonlat(t, "--to")).transpose()?;
+    if !stations.is_empty() && to.is_none() {
+        anyhow::bail!("--station needs --to LON,LAT: where the responders go");
+    }
+    let started = std::time::Instant::now();
+    let f = run_forecast(
+        store,
+        &ForecastRequest {
+            run,
+            at_s,
+            ahead_s,
+            stations,
+            to,
+            layer,
+        },
+    )?;
+    println!(
+        "run {run}: forecast from {:.0} s to {:.0} s (made in {:.1} s)",
+        f.from_s,
+        f.to_s,
+        started.elapsed().as_secs_f64()
+    );
+    let rows: Vec<Vec<String>> = f
+        .outlook
+        .iter()
+        .map(|(n, a, b, u)| {
+            vec![
+                n.clone(),
+                citytwin::fmt_value(*a),
+                citytwin::fmt_value(*b),
+                u.clone(),
+            ]
+        })
+        .collect();
+    report::table(&["kpi", "now", "then", "unit"], &rows);
+    let rows: Vec<Vec<String>> = f
+        .maps
+        .iter()
+        .map(|(n, cells, max, u)| {
+            vec![
+                n.clone(),
+                cells.to_string(),
+                citytwin::fmt_value(*max),
+                u.clone(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        println!("maps at the end (H3 cells with a value):");
+        report::table(&["map", "cells", "highest", "unit"], &rows);
+    }
+    let list = |v: &[(String, Vec<String>)]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter()
+                .map(|(r, by)| format!("{r} ({})", by.join(", ")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    println!("roads closed now: {}", list(&f.closed_at_start));
+    println!(
+        "roads closing in the window: {}",
+        if f.closing.is_empty() {
+            "none".to_string()
+        } else {
+            f.closing.join(", ")
+        }
+    );
+    println!("roads closed at the end: {}", list(&f.closed_at_end));
+    println!(
+        "{} buildings at risk, {} people:",
+        f.buildings.len(),
+        f.occupants()
+    );
+    let rows: Vec<Vec<String>> = f
+        .buildings
+        .iter()
+        .map(|b| {
+            vec![
+                b.feature.id.clone(),
+                b.use_.clone(),
+                b.occupants.to_string(),
+                format!("{:.0}", b.first_s),
+                b.why.iter().cloned().collect::<Vec<_>>().join(", "),
+            ]
+        })
+        .collect();
+    report::table(&["building", "use", "people", "from s", "why"], &rows);
+    for r in &f.routes {
+        if r.roads.is_empty() {
+            println!("{}: NO open route", r.station);
+        } else {
+            println!(
+                "{}: {:.0} s, {:.0} m via {}",
+                r.station,
+                r.time_s,
+                r.length_m,
+                r.roads.join(" ")
+            );
+        }
+    }
+    Ok(())
 }

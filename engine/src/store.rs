@@ -878,6 +878,36 @@ impl RunStore {
         rows.map(|r| self.db(r)).collect()
     }
 
+    /// A run's events whose kind starts with `prefix` before `tick` that name an entity, in
+    /// tick order: (tick, entity bits, kind).
+    pub fn events_of(
+        &self,
+        id: i64,
+        prefix: &str,
+        tick: u64,
+    ) -> Result<Vec<(u64, u64, String)>, StoreError> {
+        let mut st = self.db(self.conn.prepare(
+            "SELECT tick, entity, kind FROM events WHERE run_id = ? AND starts_with(kind, ?) AND tick < ? AND entity IS NOT NULL ORDER BY tick, kind, entity",
+        ))?;
+        let rows = self.db(st.query_map(params![id, prefix, tick], |r| {
+            Ok((r.get::<_, u64>(0)?, r.get::<_, u64>(1)?, r.get(2)?))
+        }))?;
+        rows.map(|r| self.db(r)).collect()
+    }
+
+    /// The feature id (`layer/id`'s id) of the entity `entity` (bits) in run `id`'s features.
+    pub fn feature_id_of(&self, id: i64, entity: u64) -> Result<Option<String>, StoreError> {
+        let r = self.conn.query_row(
+            "SELECT feature_id FROM features WHERE run_id = ? AND entity = ? LIMIT 1",
+            params![id, entity],
+            |r| r.get::<_, String>(0),
+        );
+        match r {
+            Err(duckdb::Error::QueryReturnedNoRows) => Ok(None),
+            other => self.db(other).map(Some),
+        }
+    }
+
     /// Count of a run's events by kind.
     pub fn event_counts(&self, id: i64) -> Result<Vec<(String, i64)>, StoreError> {
         let mut st = self.db(self.conn.prepare(

@@ -243,6 +243,20 @@ impl RoadNetwork {
         dist
     }
 
+    /// The nearest point of the roads within `radius_m` of `p`.
+    pub fn nearest(&self, p: DVec2, radius_m: f64) -> Option<Matched> {
+        self.candidates(p, radius_m, 1).first().map(|c| {
+            let r = &self.roads[c.road];
+            Matched {
+                road: r.entity,
+                feature: r.feature.clone(),
+                along_m: c.along_m,
+                on_road_m: c.at,
+                distance_m: c.distance_m,
+            }
+        })
+    }
+
     /// Route distance from candidate `a` to candidate `b` in the direction of travel, within
     /// `reach` (distances from the end of `a`'s road).
     fn route_m(

@@ -279,6 +279,18 @@ pub fn load(
     Ok((net, demand))
 }
 
+/// The roads held closed in `world` now (edge ids, in edge order), with the sources holding
+/// each (`flood`, a plugin's name…); empty without a traffic simulation.
+pub fn closed_roads(world: &World) -> Vec<(String, Vec<String>)> {
+    match (
+        world.get_resource::<RoadHolds>(),
+        world.get_resource::<TrafficSim>(),
+    ) {
+        (Some(h), Some(t)) => h.closed_by(&t.0.net),
+        _ => Vec::new(),
+    }
+}
+
 /// The traffic simulation's state in the world. Plugins change it through [`Traffic`]'s control
 /// methods (close an edge, set a speed, set a signal program).
 #[derive(serde::Serialize, serde::Deserialize, Resource)]

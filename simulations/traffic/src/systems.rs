@@ -16,6 +16,20 @@ pub(crate) struct RoadHolds {
 }
 
 impl RoadHolds {
+    /// Every road held closed now (edge id), with who holds it, in edge order.
+    pub(crate) fn closed_by(&self, net: &net::Network) -> Vec<(String, Vec<String>)> {
+        self.closed
+            .iter()
+            .filter(|(_, by)| !by.is_empty())
+            .map(|(e, by)| {
+                (
+                    net.edges[*e as usize].id.clone(),
+                    by.iter().cloned().collect(),
+                )
+            })
+            .collect()
+    }
+
     /// Roads held closed now.
     pub(crate) fn closed_count(&self) -> usize {
         self.closed.values().filter(|s| !s.is_empty()).count()
