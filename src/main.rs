@@ -146,6 +146,25 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Import what a real incident left behind (GPS tracks, sensor readings, the incident log)
+    /// as an observed run on a scene's model and clock, GPS fixes matched to the roads, to play
+    /// back beside the simulated runs. Files default to the scene's `[incident]` table.
+    Incident {
+        /// The scene the incident happened in.
+        scene: PathBuf,
+        /// Vehicles' GPS fixes (CSV id,time,lon,lat, or GeoJSON points).
+        #[arg(long)]
+        gps: Option<PathBuf>,
+        /// The incident log (CSV time,type,text[,lon,lat]).
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// Sensor readings (CSV time,station,quantity,value,unit).
+        #[arg(long)]
+        readings: Option<PathBuf>,
+        /// The run store (default: the scene's).
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
     /// Forecast an incident from a moment of a recorded run: the simulations run ahead
     /// (nothing is recorded) to show where the water and the plume go, which roads close, which
     /// buildings and how many people are at risk, and responders' fastest routes.
@@ -375,6 +394,14 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
                 }
             }
         }
+        Command::Incident {
+            scene,
+            gps,
+            log,
+            readings,
+            store,
+        } => replay::incident(&scene, gps, log, readings, store)
+            .map(|_| std::process::ExitCode::SUCCESS),
         Command::Forecast {
             run,
             at,

@@ -362,3 +362,69 @@ pub fn forecast(
     }
     Ok(())
 }
+
+/// `citytwin incident SCENE [--gps F] [--log F] [--readings F]`.
+pub fn incident(
+    scene_path: &Path,
+    gps: Option<std::path::PathBuf>,
+    log: Option<std::path::PathBuf>,
+    readings: Option<std::path::PathBuf>,
+    store: Option<std::path::PathBuf>,
+) -> Result<()> {
+    use citytwin_engine::incident::mapmatch::MatchParams;
+    use citytwin_engine::incident::observed::{IncidentFiles, import_observed};
+    let scene = citytwin_engine::scene::Scene::load(scene_path)?;
+    let spec = scene.incident.clone();
+    let from_scene =
+        |f: Option<&toml::Spanned<std::path::PathBuf>>| f.map(|f| scene.resolve(f.get_ref()));
+    let gps = gps.or_else(|| from_scene(spec.as_ref().and_then(|s| s.gps.as_ref())));
+    let log = log.or_else(|| from_scene(spec.as_ref().and_then(|s| s.log.as_ref())));
+    let readings = readings.or_else(|| from_scene(spec.as_ref().and_then(|s| s.readings.as_ref())));
+    let layer = spec
+        .as_ref()
+        .map_or("traffic".to_string(), |s| s.gps_layer.clone());
+    let params = MatchParams {
+        sigma_m: spec.as_ref().map_or(5.0, |s| s.gps_sigma_m),
+        ..MatchParams::default()
+    };
+    let store_path = store.unwrap_or_else(|| scene.store_path());
+    let started = std::time::Instant::now();
+    let r = import_observed(
+        &scene,
+        &registry(),
+        &store_path,
+        &IncidentFiles {
+            gps: gps.as_deref(),
+            log: log.as_deref(),
+            readings: readings.as_deref(),
+            gps_layer: &layer,
+            params,
+        },
+    )?;
+    println!(
+        "observed run {} of '{}' in {} ({:.1} s):",
+        r.run_id,
+        scene.meta.name,
+        store_path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    if r.tracks > 0 {
+        println!(
+            "  {} GPS tracks, {} fixes, {} ({:.1} %) matched to roads of '{layer}'",
+            r.tracks,
+            r.fixes,
+            r.matched,
+            100.0 * r.matched as f64 / r.fixes.max(1) as f64
+        );
+    }
+    println!(
+        "  {} log entries, {} readings; {} rows outside the scene's span left out",
+        r.log_entries, r.readings, r.outside
+    );
+    println!(
+        "play them back beside a simulated run: citytwin runs --store {} show {}",
+        store_path.display(),
+        r.run_id
+    );
+    Ok(())
+}

@@ -1,4 +1,5 @@
-//! Incident input: GPS tracks matched to the roads, on a synthetic test whose truth is known.
+//! Incident input: GPS tracks matched to the roads, on a synthetic test whose truth is known;
+//! and the sample incident (`scenes/sample_incident.toml`) end to end on the command line.
 //!
 //! The sample district's traffic runs for 20 minutes; every 5 s each vehicle's position is
 //! taken with the road it is on, moved by a Gaussian error of 5 m (a phone's), written to a CSV
@@ -103,4 +104,118 @@ fn gps_tracks_are_matched_to_the_roads_vehicles_were_on() {
     let nearest = nearest as f64 / scored as f64;
     println!("the nearest road alone: {:.1} %", 100.0 * nearest);
     assert!(nearest < share - 0.1, "nearest {nearest}, matched {share}");
+}
+
+fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_citytwin"))
+}
+
+fn run_ok(cmd: &mut std::process::Command) -> String {
+    let o = cmd.output().unwrap();
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{cmd:?}: {t}");
+    t
+}
+
+/// The storm, the leak and the crash, from the command line: the observed run imported beside
+/// the simulated one, the recording replayed bit for bit, a forecast from the crash, and a
+/// what-if forked from it.
+#[test]
+fn the_sample_incident_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = common::scene_copy_of(dir.path(), "sample_incident", |t| t);
+    let store = dir.path().join("runs.duckdb");
+    let s = store.to_str().unwrap();
+    let t = run_ok(bin().arg("incident").arg(&scene));
+    assert!(t.contains("observed run 1"), "{t}");
+    run_ok(bin().arg("run").arg("-q").arg(&scene));
+    let st = citytwin_engine::store::RunStore::open(&store).unwrap();
+    let runs = st.runs().unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),
+        ["observed", "completed"]
+    );
+    // What was observed: every log entry, every reading (in SI), the probes' fixes.
+    assert_eq!(
+        st.event_counts(1)
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k == "incident.crash")
+            .map(|x| x.1),
+        Some(1)
+    );
+    let rain: Vec<_> = st
+        .kpis(1)
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.name == "observed.rain")
+        .collect();
+    assert!(rain.len() >= 100 && rain.iter().all(|k| k.unit == "m/s"));
+    // The storm's peak: tens of mm/h, a few 1e-6 m/s.
+    let peak = rain.iter().map(|k| k.value).fold(0.0, f64::max);
+    assert!(peak > 1e-5 && peak < 1e-4, "observed rain peak {peak} m/s");
+    assert!(
+        st.row_counts(1).unwrap()[2].1 > 1000,
+        "snapshots of the probes"
+    );
+    drop(st);
+    // An observed run is not replayed.
+    let o = bin()
+        .args(["replay", "1", "--verify", "--store", s])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("observed run"));
+
+    let t = run_ok(bin().args(["replay", "2", "--verify", "-q", "--store", s]));
+    assert!(t.contains("replay reproduces the recording"), "{t}");
+    let t = run_ok(bin().args([
+        "forecast",
+        "2",
+        "--at",
+        "1500",
+        "--ahead",
+        "900",
+        "--store",
+        s,
+        "--station",
+        "north=117.2290,31.8240",
+        "--to",
+        "117.2280,31.8199",
+    ]));
+    assert!(
+        t.contains("buildings at risk") && t.contains("north:"),
+        "{t}"
+    );
+    let end = t
+        .lines()
+        .find(|l| l.starts_with("roads closed at the end:"))
+        .unwrap_or_else(|| panic!("{t}"));
+    assert!(
+        end.contains(" h21 (") && end.contains("road_closure#1"),
+        "the crash closes h21: {end}"
+    );
+    let what_if = common::repo().join("scenes/what_if/divert_traffic.toml");
+    let t = run_ok(
+        bin()
+            .args([
+                "fork",
+                "2",
+                "--at",
+                "1500",
+                "-q",
+                "--store",
+                s,
+                "--scenario",
+            ])
+            .arg(&what_if),
+    );
+    assert!(
+        t.contains("run 3 forked from run 2 at 1500 s: completed"),
+        "{t}"
+    );
 }

@@ -521,7 +521,7 @@ fn writer_loop(
     store
 }
 
-fn feature_rows(world: &mut World) -> Vec<FeatureRow> {
+pub(crate) fn feature_rows(world: &mut World) -> Vec<FeatureRow> {
     let mut q = world.query::<(
         Entity,
         &Kind,

@@ -93,11 +93,21 @@ fn build(scene: &Scene, meta: &RunMeta, registry: &ModuleRegistry) -> Result<Sim
     )?)
 }
 
+fn observed(run: i64) -> ReplayError {
+    ReplayError::Moment {
+        run,
+        message: "an observed run (imported by `citytwin incident`) holds records, not a model state: replay a simulated run, and compare the two".into(),
+    }
+}
+
 /// The tick of moment `at_s` (s after the start) of a run, checked against its recorded span.
 pub fn tick_of(store: &RunStore, run: i64, at_s: f64) -> Result<u64, ReplayError> {
     let meta = store.run_meta(run)?;
     let summary = store.run(run)?;
     let bad = |message: String| ReplayError::Moment { run, message };
+    if summary.status == "observed" {
+        return Err(observed(run));
+    }
     if !(at_s.is_finite() && at_s >= 0.0) {
         return Err(bad(format!(
             "{at_s} s: give 0 or more seconds after the start"
@@ -243,6 +253,9 @@ pub fn verify(
 ) -> Result<VerifyReport, ReplayError> {
     let meta = store.run_meta(run)?;
     let summary = store.run(run)?;
+    if summary.status == "observed" {
+        return Err(observed(run));
+    }
     let (mut sim, start) = start_world(store, registry, run)?;
     let rows: Vec<CheckpointRow> = store
         .checkpoints(run)?

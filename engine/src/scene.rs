@@ -152,6 +152,33 @@ pub struct LayerSpec {
     pub fields: BTreeMap<String, Spanned<FieldSpec>>,
 }
 
+/// The `[incident]` table: what a real incident left behind, for `citytwin incident` to read
+/// and store as an observed run beside the simulated ones (see [`crate::incident`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentSpec {
+    /// Vehicles' GPS fixes (CSV `id,time,lon,lat`, or GeoJSON points).
+    pub gps: Option<Spanned<PathBuf>>,
+    /// The incident log (CSV `time,type,text[,lon,lat]`).
+    pub log: Option<Spanned<PathBuf>>,
+    /// Sensor readings (CSV `time,station,quantity,value,unit`).
+    pub readings: Option<Spanned<PathBuf>>,
+    /// The road layer GPS fixes are matched to (default `traffic`).
+    #[serde(default = "traffic_layer")]
+    pub gps_layer: String,
+    /// The receivers' position error, m (default 5).
+    #[serde(default = "five_m")]
+    pub gps_sigma_m: f64,
+}
+
+fn traffic_layer() -> String {
+    "traffic".into()
+}
+
+fn five_m() -> f64 {
+    5.0
+}
+
 /// The `[dem]` table: a raster of ground elevation.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -239,6 +266,7 @@ struct SceneToml {
     #[serde(default, rename = "layer")]
     layers: Vec<LayerSpec>,
     dem: Option<DemSpec>,
+    incident: Option<IncidentSpec>,
     #[serde(default)]
     simulations: BTreeMap<String, Spanned<toml::Table>>,
     #[serde(default, rename = "scenario")]
@@ -266,6 +294,8 @@ pub struct Scene {
     pub layers: Vec<LayerSpec>,
     /// `[dem]`.
     pub dem: Option<DemSpec>,
+    /// `[incident]`.
+    pub incident: Option<IncidentSpec>,
     /// `[simulations.*]`, by name.
     pub simulations: BTreeMap<String, Spanned<toml::Table>>,
     /// `[[scenario]]`s in order.
@@ -356,6 +386,7 @@ impl Scene {
             index: raw.index,
             layers: raw.layers,
             dem: raw.dem,
+            incident: raw.incident,
             simulations: raw.simulations,
             scenarios: raw.scenarios,
             output: raw.output,
@@ -521,6 +552,17 @@ impl Scene {
                 }
                 if let Err(m) = spec.get_ref().check(kind, attr) {
                     return Err(self.error_at(spec.span(), &format!("{key}.fields.{attr}"), &m));
+                }
+            }
+        }
+        if let Some(inc) = &self.incident {
+            for (key, f) in [
+                ("incident.gps", &inc.gps),
+                ("incident.log", &inc.log),
+                ("incident.readings", &inc.readings),
+            ] {
+                if let Some(f) = f {
+                    self.check_file(f, key)?;
                 }
             }
         }

@@ -79,6 +79,9 @@ pub enum RunStatus {
     Interrupted,
     /// Stopped by an error or panic.
     Failed,
+    /// Not a simulation: what a real incident left behind (GPS tracks, readings, a log),
+    /// imported on the scene's model and clock (see [`crate::incident::observed`]).
+    Observed,
 }
 
 impl RunStatus {
@@ -89,6 +92,7 @@ impl RunStatus {
             RunStatus::Completed => "completed",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Failed => "failed",
+            RunStatus::Observed => "observed",
         }
     }
 }

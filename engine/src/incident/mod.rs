@@ -6,6 +6,7 @@
 //! Every error names the file, the line (or feature) and what was wrong.
 
 pub mod mapmatch;
+pub mod observed;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
