@@ -32,7 +32,7 @@ fn normal(g: &mut impl Rng) -> f64 {
 }
 
 fn probe(id: &str) -> bool {
-    id.starts_with("ambulance") || blake3::hash(id.as_bytes()).as_bytes()[0] % 8 == 0
+    id.starts_with("ambulance") || blake3::hash(id.as_bytes()).as_bytes()[0].is_multiple_of(8)
 }
 
 fn main() {
@@ -81,7 +81,7 @@ fn main() {
         let t = sim.clock().elapsed_s();
         let tick = sim.clock().tick();
         let w = sim.world_mut();
-        if tick % 10 == 0 {
+        if tick.is_multiple_of(10) {
             let mut q = w.query::<(&FeatureId, &Vehicle, &Position)>();
             let mut fixes: Vec<(String, DVec2)> = q
                 .iter(w)
@@ -95,7 +95,7 @@ fn main() {
                 writeln!(gps, "{id},{t:.0},{:.7},{:.7}", g.lon, g.lat).unwrap();
             }
         }
-        if tick % 60 == 0 {
+        if tick.is_multiple_of(60) {
             let kpis = w.resource::<Kpis>();
             let flood = w.resource::<FloodSim>();
             for (station, kind, p) in &sensors {

@@ -40,7 +40,7 @@ fn gps_tracks_are_matched_to_the_roads_vehicles_were_on() {
     while sim.clock().tick() < 1200 {
         sim.step();
         let tick = sim.clock().tick();
-        if tick % 5 != 0 {
+        if !tick.is_multiple_of(5) {
             continue;
         }
         let w = sim.world_mut();

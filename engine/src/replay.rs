@@ -65,7 +65,7 @@ pub enum ReplayError {
         /// The first line of the added text in the fork's scene.
         line: usize,
         /// What went wrong.
-        source: RunError,
+        source: Box<RunError>,
     },
 }
 
@@ -435,7 +435,7 @@ pub fn fork(
             run,
             added,
             line: first_added_line,
-            source: e,
+            source: Box::new(e),
         },
         e => ReplayError::Run(e),
     })
