@@ -16,31 +16,14 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use citytwin_engine::replay;
-use citytwin_engine::runner::{RunRequest, run_scene};
-use citytwin_engine::scene::Scene;
-use citytwin_engine::sim::SimOptions;
 use citytwin_engine::store::RunStore;
 
 fn record(scene: &std::path::Path, store: &std::path::Path) -> (i64, f64) {
-    let scene = Scene::load(scene).expect("the sample scene loads");
     let t0 = Instant::now();
-    let out = run_scene(
-        RunRequest {
-            scene: &scene,
-            registry: &citytwin::registry(),
-            opts: SimOptions::default(),
-            store_path: store.to_path_buf(),
-            stop: Arc::new(AtomicBool::new(false)),
-            fork: None,
-        },
-        &mut |_, _| {},
-    )
-    .expect("the sample runs");
+    let out = common::record(scene, store);
     (out.run_id, t0.elapsed().as_secs_f64())
 }
 

@@ -135,14 +135,10 @@ pub fn state_at(store: &RunStore, run: i64, at_s: f64, quiet: bool) -> Result<()
         started.elapsed().as_secs_f64(),
         sim.state_hash().to_hex()
     );
-    let kpis: Vec<(String, String, f64, String)> = sim
+    let kpis = sim
         .world()
         .get_resource::<Kpis>()
-        .map(|k| {
-            k.iter()
-                .map(|(n, s, v, u)| (n.to_string(), s.to_string(), v, u.to_string()))
-                .collect()
-        })
+        .map(Kpis::to_rows)
         .unwrap_or_default();
     report::print_kpis(
         "KPIs then:",

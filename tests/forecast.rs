@@ -7,14 +7,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use citytwin::forecast::{BUILDING_ALERTS, ForecastRequest, forecast};
 use citytwin_engine::geo_frame::LonLat;
-use citytwin_engine::runner::{RunRequest, run_scene};
-use citytwin_engine::scene::Scene;
-use citytwin_engine::sim::SimOptions;
 use citytwin_engine::store::RunStore;
 
 #[test]
@@ -24,19 +19,7 @@ fn the_forecast_lists_the_buildings_the_simulation_alerts_about() {
         t.replace("duration_s = 3600.0", "duration_s = 2400.0")
     });
     let store_path = dir.path().join("runs.duckdb");
-    let scene = Scene::load(&path).unwrap();
-    let run = run_scene(
-        RunRequest {
-            scene: &scene,
-            registry: &citytwin::registry(),
-            opts: SimOptions::default(),
-            store_path: store_path.clone(),
-            stop: Arc::new(AtomicBool::new(false)),
-            fork: None,
-        },
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let run = common::record(&path, &store_path);
     let store = RunStore::open(&store_path).unwrap();
     let (from, to) = (900u64, 2100u64);
     let f = forecast(

@@ -16,9 +16,7 @@ use std::sync::atomic::AtomicBool;
 
 use citytwin_engine::prelude::*;
 use citytwin_engine::replay::{self, ForkRequest};
-use citytwin_engine::runner::{RunOutcome, RunRequest, run_scene};
-use citytwin_engine::scene::Scene;
-use citytwin_engine::sim::SimOptions;
+use citytwin_engine::runner::RunOutcome;
 use citytwin_engine::store::{KpiRow, RunStatus, RunStore};
 
 /// The coupled scene, `duration_s` long, with a checkpoint every `checkpoint_s`.
@@ -39,22 +37,7 @@ fn scene(dir: &Path, duration_s: f64, checkpoint_s: f64) -> PathBuf {
 }
 
 fn record(scene_path: &Path, store: &Path) -> RunOutcome {
-    let scene = Scene::load(scene_path).unwrap_or_else(|e| panic!("{e}"));
-    run_scene(
-        RunRequest {
-            scene: &scene,
-            registry: &citytwin::registry(),
-            opts: SimOptions {
-                seed: None,
-                strict_schedule: true,
-            },
-            store_path: store.to_path_buf(),
-            stop: Arc::new(AtomicBool::new(false)),
-            fork: None,
-        },
-        &mut |_, _| {},
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    common::record(scene_path, store)
 }
 
 #[test]

@@ -90,6 +90,13 @@ impl Kpis {
             .map(|v| v.0)
     }
 
+    /// All current values as owned rows (name, scope, value, unit), in name then scope order.
+    pub fn to_rows(&self) -> Vec<(String, String, f64, String)> {
+        self.iter()
+            .map(|(n, s, v, u)| (n.to_string(), s.to_string(), v, u.to_string()))
+            .collect()
+    }
+
     /// All current values, in name then scope order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, f64, &'static str)> {
         self.values

@@ -188,11 +188,7 @@ pub fn run_scene(
             let kpis = sim
                 .world()
                 .get_resource::<Kpis>()
-                .map(|k| {
-                    k.iter()
-                        .map(|(n, s, v, u)| (n.to_string(), s.to_string(), v, u.to_string()))
-                        .collect()
-                })
+                .map(Kpis::to_rows)
                 .unwrap_or_default();
             let status = if writer_error.is_some() || checkpoint_error.is_some() {
                 RunStatus::Failed

@@ -81,3 +81,24 @@ pub fn build_sim(path: &Path) -> Sim {
     )
     .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Run the scene at `path` into the store `store`, as `citytwin run` does, with the schedule's
+/// ambiguity check an error.
+pub fn record(path: &Path, store: &Path) -> citytwin_engine::runner::RunOutcome {
+    let scene = Scene::load(path).unwrap_or_else(|e| panic!("{e}"));
+    citytwin_engine::runner::run_scene(
+        citytwin_engine::runner::RunRequest {
+            scene: &scene,
+            registry: &citytwin::registry(),
+            opts: SimOptions {
+                seed: None,
+                strict_schedule: true,
+            },
+            store_path: store.to_path_buf(),
+            stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            fork: None,
+        },
+        &mut |_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
