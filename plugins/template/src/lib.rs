@@ -97,7 +97,8 @@ impl SceneModule for SpeedLimit {
         if roads.is_empty() {
             return Err("`roads`: name at least one road".into());
         }
-        // Step 4: keep what to do in a component; add the system (once for every window).
+        // Step 4: keep what to do in a component; add the system (once for every window), and
+        // register the component for checkpoints so replays and forks carry it.
         let n = world.query::<&Window>().iter(world).count();
         world.spawn(Window {
             by: format!("speed_limit#{}", n + 1),
