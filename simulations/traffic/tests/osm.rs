@@ -6,9 +6,10 @@ mod common;
 use std::sync::Arc;
 
 use citytwin_engine::geo_frame::{GeoFrame, LonLat};
+use citytwin_engine::import::osm_pbf as pbf;
 use citytwin_engine::rng::SimRng;
 use citytwin_traffic::demand::RandomTrips;
-use citytwin_traffic::osm::{network_from_pbf, pbf};
+use citytwin_traffic::osm::network_from_pbf;
 use citytwin_traffic::{Demand, Network, Traffic, TrafficConfig};
 use common::*;
 

@@ -11,12 +11,12 @@
 //! junctions give way by road class; where all roads are of one class, to the right.
 
 mod junctions;
-pub mod pbf;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use citytwin_engine::geo_frame::{GeoFrame, LonLat};
+use citytwin_engine::import::osm_pbf as pbf;
 
 use crate::error::TrafficError;
 use crate::net::{

@@ -1,7 +1,7 @@
 //! A reader for OpenStreetMap's PBF format (<https://wiki.openstreetmap.org/wiki/PBF_Format>):
 //! length-prefixed blobs of zlib-compressed protobuf blocks holding nodes (plain and dense),
-//! ways and relations. Only what road networks need is decoded: ids, coordinates, tags, way
-//! node lists and relation members.
+//! ways and relations. Decoded are ids, coordinates, tags, way node lists and relation members:
+//! what the road network (traffic) and the gazetteer ([`crate::address`]) read.
 
 use std::collections::HashMap;
 
