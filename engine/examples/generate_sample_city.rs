@@ -53,6 +53,105 @@ fn ground_m(x: f64, y: f64) -> f64 {
     plain + bowl + river
 }
 
+/// The street names of the district in Chinese, pinyin and the road layer's English: the
+/// east–west street `j` and the north–south street `i` (1-based, as the road layer numbers them).
+fn street_names(east_west: bool, k: usize) -> [String; 3] {
+    const NUMERALS: [&str; 5] = ["一", "二", "三", "四", "五"];
+    const PINYIN: [&str; 5] = ["Yi", "Er", "San", "Si", "Wu"];
+    if east_west && k == 2 {
+        return [
+            "长江中路".into(),
+            "Changjiang Zhonglu".into(),
+            "Changjiang Road 2".into(),
+        ];
+    }
+    if east_west {
+        [
+            format!("东西{}街", NUMERALS[k - 1]),
+            format!("Dongxi {}jie", PINYIN[k - 1]),
+            format!("East-West Street {k}"),
+        ]
+    } else {
+        [
+            format!("南北{}路", NUMERALS[k - 1]),
+            format!("Nanbei {}lu", PINYIN[k - 1]),
+            format!("North-South Street {k}"),
+        ]
+    }
+}
+
+/// `addresses.csv`: every building's address on the east–west street it fronts (odd numbers on
+/// the north side, even on the south, rising eastwards), in Chinese with pinyin and English
+/// alternatives, and the school and the plant as named places. A plain CSV with lon/lat
+/// columns, as a city's address register exports it.
+fn write_addresses(
+    w: &Writer,
+    buildings: &[(usize, (f64, f64), (usize, usize), (usize, usize), &str)],
+) {
+    let mut out = String::from(
+        "id,street,street_alt,housenumber,postcode,district,city,city_alt,name,name_alt,category,lon,lat\n",
+    );
+    for &(bid, (cx, cy), (bi, bj), (qi, qj), use_) in buildings {
+        // The south row of a block fronts the street below it, the north row the one above.
+        let street = if qj == 0 { bj + 1 } else { bj + 2 };
+        let [zh, pinyin, english] = street_names(true, street);
+        let along = bi * 2 + qi;
+        let number = if qj == 0 {
+            2 * along + 1
+        } else {
+            2 * along + 2
+        };
+        let (name, name_alt, category) = match use_ {
+            "school" => ("长江路小学", "Changjiang Road Primary School", "school"),
+            "industrial" if qi == 0 && qj == 0 => {
+                ("合肥化工厂", "Hefei Chemical Works", "industrial")
+            }
+            _ => ("", "", ""),
+        };
+        let ll = w.frame.to_wgs84(Coord { x: cx, y: cy });
+        out.push_str(&format!(
+            "b{bid:02},{zh},{pinyin};{english},{number},230031,蜀山区,合肥市,Hefei,{name},{name_alt},{category},{:.7},{:.7}\n",
+            ll.lon, ll.lat
+        ));
+    }
+    // Every street as a place of its own, at its middle.
+    let streets = (0..NY)
+        .map(|j| {
+            (
+                true,
+                j,
+                Coord {
+                    x: X0 + BLOCK_M * (NX - 1) as f64 / 2.0,
+                    y: node_xy(0, j).1,
+                },
+            )
+        })
+        .chain((0..NX).map(|i| {
+            (
+                false,
+                i,
+                Coord {
+                    x: node_xy(i, 0).0,
+                    y: Y0 + BLOCK_M * (NY - 1) as f64 / 2.0,
+                },
+            )
+        }));
+    for (east_west, k, at) in streets {
+        let [zh, pinyin, english] = street_names(east_west, k + 1);
+        let id = if east_west {
+            format!("h{k}")
+        } else {
+            format!("v{k}")
+        };
+        let ll = w.frame.to_wgs84(at);
+        out.push_str(&format!(
+            "{id},{zh},{pinyin};{english},,230031,蜀山区,合肥市,Hefei,,,,{:.7},{:.7}\n",
+            ll.lon, ll.lat
+        ));
+    }
+    std::fs::write(w.dir.join("addresses.csv"), out).unwrap();
+}
+
 struct Writer {
     frame: GeoFrame,
     dir: PathBuf,
@@ -272,6 +371,7 @@ fn main() {
     // Buildings: 4 per block, 12 blocks; block (3, 0) in the south-east is the chemical plant.
     let mut feats = Vec::new();
     let mut bid = 0;
+    let mut addressed = Vec::new();
     for bj in 0..NY - 1 {
         for bi in 0..NX - 1 {
             let (x0, y0) = node_xy(bi, bj);
@@ -308,6 +408,7 @@ fn main() {
                     _ => 100.0,
                 };
                 let occupants = (wx * wy * floors as f64 / per_person).round() as i64;
+                addressed.push((bid, (cx, cy), (bi, bj), (qi, qj), use_));
                 feats.push((
                     poly.into(),
                     vec![
@@ -337,6 +438,8 @@ fn main() {
         ],
         feats,
     );
+
+    write_addresses(&w, &addressed);
 
     // Drainage: a manhole 6 m north-east of each intersection; each row drains east, the east
     // column is the trunk draining south to the outfall on the river bank.

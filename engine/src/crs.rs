@@ -92,8 +92,9 @@ impl Reprojector {
         &self.source_name
     }
 
-    /// Transform source coordinates in place into local metres.
-    pub fn transform_in_place(&self, xs: &mut [f64], ys: &mut [f64]) -> Result<(), CrsError> {
+    /// Transform source coordinates in place into WGS84 longitude/latitude, checking that each
+    /// lands on the globe.
+    pub fn to_wgs84_in_place(&self, xs: &mut [f64], ys: &mut [f64]) -> Result<(), CrsError> {
         debug_assert_eq!(xs.len(), ys.len());
         let n = xs.len().min(ys.len());
         let (xs, ys) = (&mut xs[..n], &mut ys[..n]);
@@ -104,9 +105,8 @@ impl Reprojector {
                     reason: e.to_string(),
                 })?;
         }
-        for (x, y) in xs.iter_mut().zip(ys.iter_mut()) {
-            let ll = LonLat::new(*x, *y);
-            if !ll.is_valid() {
+        for (x, y) in xs.iter().zip(ys.iter()) {
+            if !LonLat::new(*x, *y).is_valid() {
                 return Err(CrsError::Transform {
                     from: self.source_name.clone(),
                     reason: format!(
@@ -114,7 +114,15 @@ impl Reprojector {
                     ),
                 });
             }
-            let c = self.frame.to_local(ll);
+        }
+        Ok(())
+    }
+
+    /// Transform source coordinates in place into local metres.
+    pub fn transform_in_place(&self, xs: &mut [f64], ys: &mut [f64]) -> Result<(), CrsError> {
+        self.to_wgs84_in_place(xs, ys)?;
+        for (x, y) in xs.iter_mut().zip(ys.iter_mut()) {
+            let c = self.frame.to_local(LonLat::new(*x, *y));
             *x = c.x;
             *y = c.y;
         }

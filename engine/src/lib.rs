@@ -19,6 +19,7 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map and the invariants.
 
+pub mod address;
 pub mod checkpoint;
 pub mod clock;
 pub mod control;

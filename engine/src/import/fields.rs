@@ -30,6 +30,8 @@ pub enum LayerKind {
     Sensors,
     /// Emission sources.
     EmissionSources,
+    /// Addresses and named places for the gazetteer ([`crate::address`]); they spawn no entities.
+    Addresses,
 }
 
 /// The physical quantity of an attribute, which sets the units it accepts.
@@ -152,6 +154,21 @@ const EMISSION_SOURCES: &[Attribute] = &[
     ),
 ];
 
+const ADDRESSES: &[Attribute] = &[
+    attr("id", "id", Text, "", false),
+    attr("street", "street", Text, "", false),
+    attr("housenumber", "housenumber", Text, "", false),
+    attr("postcode", "postcode", Text, "", false),
+    attr("district", "district", Text, "", false),
+    attr("city", "city", Text, "", false),
+    attr("name", "name", Text, "", false),
+    attr("category", "category", Text, "", false),
+    // Other names of the same street, city or place (other languages or scripts), `;`-separated.
+    attr("street_alt", "street_alt", Text, "", false),
+    attr("city_alt", "city_alt", Text, "", false),
+    attr("name_alt", "name_alt", Text, "", false),
+];
+
 impl LayerKind {
     /// The model attributes this kind reads.
     pub fn attributes(self) -> &'static [Attribute] {
@@ -164,6 +181,7 @@ impl LayerKind {
             LayerKind::Outfalls => OUTFALLS,
             LayerKind::Sensors => SENSORS,
             LayerKind::EmissionSources => EMISSION_SOURCES,
+            LayerKind::Addresses => ADDRESSES,
         }
     }
 
@@ -183,6 +201,7 @@ impl LayerKind {
             LayerKind::Outfalls => "outfalls",
             LayerKind::Sensors => "sensors",
             LayerKind::EmissionSources => "emission_sources",
+            LayerKind::Addresses => "addresses",
         }
     }
 

@@ -1,11 +1,15 @@
 //! Data import: the scene's layers and DEM, read through GDAL, reprojected into the scene frame
 //! and spawned as entities. Every importer shares [`crate::crs::Reprojector`] for coordinates.
+//! OpenStreetMap PBF files are read by [`osm_pbf`].
 
+mod addresses;
 pub mod fields;
+pub mod osm_pbf;
 mod raster;
 mod reader;
 mod vector;
 
+pub use addresses::read_address_layer;
 pub use raster::{Dem, load_dem};
 pub use vector::{LayerReport, NodeIds, load_layer};
 
@@ -82,7 +86,10 @@ pub fn load_scene_data(
         });
         world.insert_resource(dem);
     }
-    let mut order: Vec<usize> = (0..scene.layers.len()).collect();
+    // Address layers feed the gazetteer (`crate::address`), not the world.
+    let mut order: Vec<usize> = (0..scene.layers.len())
+        .filter(|&i| *scene.layers[i].kind.get_ref() != fields::LayerKind::Addresses)
+        .collect();
     order.sort_by_key(|&i| (scene.layers[i].kind.get_ref().load_order(), i));
     let mut nodes = NodeIds::default();
     let mut reports: Vec<(usize, LayerReport)> = Vec::new();

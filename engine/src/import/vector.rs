@@ -59,6 +59,56 @@ fn floor_area_per_person_m2(u: BuildingUse) -> f64 {
 /// Storey height assumed when a building gives floors but no height, m.
 const STOREY_M: f64 = 3.0;
 
+/// Open a vector dataset. A CSV file's coordinates are read from columns named `lon`/`lat`
+/// (also `lng`, `longitude`/`latitude`, `x`/`y`), or from a `WKT` column.
+pub(super) fn open_dataset(path: &std::path::Path) -> Result<Dataset, String> {
+    let csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let options: &[&str] = if csv {
+        &[
+            "X_POSSIBLE_NAMES=lon,lng,longitude,x",
+            "Y_POSSIBLE_NAMES=lat,latitude,y",
+            "KEEP_GEOM_COLUMNS=NO",
+        ]
+    } else {
+        &[]
+    };
+    let opts = gdal::DatasetOptions {
+        open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR,
+        open_options: Some(options),
+        ..Default::default()
+    };
+    Dataset::open_ex(path, opts).map_err(|e| format!("GDAL cannot open it: {e}"))
+}
+
+/// The spec's layer of `ds` (its first when the spec names none).
+pub(super) fn pick_layer<'d>(
+    ds: &'d Dataset,
+    spec: &LayerSpec,
+) -> Result<gdal::vector::Layer<'d>, String> {
+    match &spec.layer {
+        Some(n) => ds.layer_by_name(n.get_ref()).map_err(|_| {
+            let names: Vec<String> = ds.layers().map(|l| l.name()).collect();
+            format!("no layer '{}' (layers: {})", n.get_ref(), names.join(", "))
+        }),
+        None => ds.layer(0).map_err(|e| format!("no vector layer: {e}")),
+    }
+}
+
+/// The layer's CRS: the spec's override, else the layer's own.
+pub(super) fn layer_crs(
+    layer: &gdal::vector::Layer<'_>,
+    spec: &LayerSpec,
+) -> Result<gdal::spatial_ref::SpatialRef, String> {
+    match &spec.crs {
+        Some(c) => parse_crs(c.get_ref()).map_err(|e| e.to_string()),
+        None => layer
+            .spatial_ref()
+            .ok_or_else(|| "the layer has no CRS; give `crs` in the scene's [[layer]]".into()),
+    }
+}
+
 /// Load one layer into `world`.
 pub fn load_layer(
     scene: &Scene,
@@ -73,26 +123,15 @@ pub fn load_layer(
         file: file.clone(),
         message,
     };
-    let ds = Dataset::open(&path).map_err(|e| ferr(format!("GDAL cannot open it: {e}")))?;
-    let mut layer = match &spec.layer {
-        Some(n) => ds.layer_by_name(n.get_ref()).map_err(|_| {
-            let names: Vec<String> = ds.layers().map(|l| l.name()).collect();
-            ferr(format!(
-                "no layer '{}' (layers: {})",
-                n.get_ref(),
-                names.join(", ")
-            ))
-        })?,
-        None => ds
-            .layer(0)
-            .map_err(|e| ferr(format!("no vector layer: {e}")))?,
-    };
-    let src = match &spec.crs {
-        Some(c) => parse_crs(c.get_ref()).map_err(|e| ferr(e.to_string()))?,
-        None => layer.spatial_ref().ok_or_else(|| {
-            ferr("the layer has no CRS; give `crs` in the scene's [[layer]]".into())
-        })?,
-    };
+    if *spec.kind.get_ref() == LayerKind::Addresses {
+        return Err(ferr(
+            "address layers are read by the gazetteer (`citytwin locate`), not loaded into the world"
+                .into(),
+        ));
+    }
+    let ds = open_dataset(&path).map_err(ferr)?;
+    let mut layer = pick_layer(&ds, spec).map_err(ferr)?;
+    let src = layer_crs(&layer, spec).map_err(ferr)?;
     let reproject = Reprojector::new(&src, frame).map_err(|e| ferr(e.to_string()))?;
     let field_names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
     let kind = *spec.kind.get_ref();
@@ -188,6 +227,8 @@ pub fn load_layer(
         };
         let ground = |p: DVec2| dem.as_ref().and_then(|d| d.sample(p.x, p.y));
         match kind {
+            // Refused before the layer was opened.
+            LayerKind::Addresses => continue,
             LayerKind::Intersections => {
                 let p = point(&geom)?;
                 let signal = match reader.text(&f, "signal").map_err(&fail)? {
