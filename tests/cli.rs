@@ -51,6 +51,7 @@ fn check_lists_what_the_sample_scene_loads() {
         "48",
         "conduit",
         "DEM:",
+        "gazetteer: 48 addresses, 9 streets",
     ] {
         assert!(t.contains(want), "{want:?} missing from:\n{t}");
     }
@@ -536,4 +537,78 @@ fn the_rainstorm_floods_the_bowl_and_the_water_balance_closes() {
     // The design storm's depth over the DEM's open cells, and a balance within 0.1 %.
     assert!(rain > 1000.0, "{rain} m³ of rain");
     assert!(err.abs() < 1e-3 * rain, "balance error {err} m³ of {rain}");
+}
+
+#[test]
+fn locate_finds_addresses_in_both_scripts_and_reverse_geocodes() {
+    let scene = repo().join("scenes/sample_district.toml");
+    let o = bin()
+        .args(["locate", "合肥市长江中路8号", "--json", "--scene"])
+        .arg(&scene)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let found: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(found[0]["place"]["id"], "addresses.csv:b07", "{found:#}");
+    assert_eq!(found[0]["label"], "合肥市蜀山区长江中路8号");
+    let (lon, lat) = (
+        found[0]["place"]["at"]["lon"].as_f64().unwrap(),
+        found[0]["place"]["at"]["lat"].as_f64().unwrap(),
+    );
+    // The same place by its pinyin, and back from its position.
+    let o = bin()
+        .args(["locate", "Changjiang Zhonglu 8", "--limit", "1", "--scene"])
+        .arg(&scene)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && text(&o).contains("addresses.csv:b07"),
+        "{}",
+        text(&o)
+    );
+    let o = bin()
+        .args(["locate", "--at", &format!("{lon},{lat}"), "--scene"])
+        .arg(&scene)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && text(&o).contains("长江中路8号"),
+        "{}",
+        text(&o)
+    );
+    // OpenStreetMap as a source of its own.
+    let o = bin()
+        .args(["locate", "Alexandersgatan 52", "--limit", "1", "--from"])
+        .arg(repo().join("../shared/osm/Helsinki.osm.pbf"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && text(&o).contains("Aleksanterinkatu 52"),
+        "{}",
+        text(&o)
+    );
+    // Nothing found: exit 1. Bad input: exit 2, saying what was wrong.
+    let o = bin()
+        .args(["locate", "qqqq zzzz", "--scene"])
+        .arg(&scene)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = bin()
+        .args(["locate", "--at", "117.2,north", "--scene"])
+        .arg(&scene)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("latitude 'north' is not a number"),
+        "{}",
+        text(&o)
+    );
+    let o = bin()
+        .args(["locate", "x", "--from", "no/such.osm.pbf"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("no/such.osm.pbf"), "{}", text(&o));
 }
