@@ -11,7 +11,7 @@
 pub mod osm;
 pub mod text;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use geo::{Closest, ClosestPoint, Line, Point};
@@ -164,6 +164,10 @@ pub struct Gazetteer {
     /// Distinct folded names (streets, feature names), each with the places that carry it and
     /// whether it is their street's name (not their own).
     keys: Vec<(String, Vec<(usize, bool)>)>,
+    /// The keys' character n-grams ([`text::grams`]), each with the keys that hold it, and how
+    /// many distinct grams each key has: the first, cheap pass of a query.
+    grams: HashMap<[char; 3], Vec<u32>>,
+    key_grams: Vec<u32>,
     frame: GeoFrame,
     points: RTree<GeomWithData<[f64; 2], usize>>,
     streets: RTree<GeomWithData<Line<f64>, usize>>,
@@ -172,6 +176,9 @@ pub struct Gazetteer {
 
 /// The lowest name similarity that counts as a match.
 const MIN_NAME_SIMILARITY: f64 = 0.7;
+
+/// How many names a query scores exactly, after the n-gram pass has ranked them all.
+const MAX_CANDIDATES: usize = 400;
 
 impl Gazetteer {
     /// Index `places` and `streets`. Places are ordered by id first, so the index (and every
@@ -224,9 +231,21 @@ impl Gazetteer {
                 segments.push(GeomWithData::new(Line::new(a, b), i));
             }
         }
+        let keys: Vec<(String, Vec<(usize, bool)>)> = by_key.into_iter().collect();
+        let mut grams: HashMap<[char; 3], Vec<u32>> = HashMap::new();
+        let mut key_grams = Vec::with_capacity(keys.len());
+        for (i, (k, _)) in keys.iter().enumerate() {
+            let g = text::grams(std::slice::from_ref(k));
+            key_grams.push(g.len() as u32);
+            for gram in g {
+                grams.entry(gram).or_default().push(i as u32);
+            }
+        }
         Gazetteer {
             places,
-            keys: by_key.into_iter().collect(),
+            keys,
+            grams,
+            key_grams,
             frame,
             points,
             streets: RTree::bulk_load(segments),
@@ -273,7 +292,8 @@ impl Gazetteer {
         }
         let query_chars: usize = q.words.iter().map(|w| w.chars().count()).sum();
         let mut best: BTreeMap<usize, f64> = BTreeMap::new();
-        for (k, holders) in &self.keys {
+        for ki in self.candidates(&q) {
+            let (k, holders) = &self.keys[ki];
             // A name with a number in it is matched against the numbers too, and the numbers it
             // takes are no house number.
             let numbered = k.chars().any(|c| c.is_ascii_digit());
@@ -323,6 +343,28 @@ impl Gazetteer {
                 }
             })
             .collect()
+    }
+
+    /// The keys worth scoring exactly: those sharing the most n-grams with the query, as a
+    /// share of their own grams, at most [`MAX_CANDIDATES`] of them, in key order.
+    fn candidates(&self, q: &Query) -> Vec<usize> {
+        let mut shared = vec![0u32; self.keys.len()];
+        for g in text::grams(&q.tokens) {
+            for &k in self.grams.get(&g).map_or(&[][..], Vec::as_slice) {
+                shared[k as usize] += 1;
+            }
+        }
+        let mut ranked: Vec<(usize, f64)> = shared
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, &n)| (k, f64::from(n) / f64::from(self.key_grams[k].max(1))))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(MAX_CANDIDATES);
+        let mut keys: Vec<usize> = ranked.into_iter().map(|(k, _)| k).collect();
+        keys.sort_unstable();
+        keys
     }
 
     fn score(

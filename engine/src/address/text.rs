@@ -377,6 +377,43 @@ fn best_substring(pattern: &[char], text: &[char]) -> (usize, usize) {
     best
 }
 
+/// The distinct character n-grams of folded words: trigrams of Latin text (spaces dropped, so
+/// words written apart or together share them; a word of one or two letters is one gram), and
+/// bigrams of Han text (Chinese words are two characters long, mostly). Adjacent words also
+/// give the grams across their join.
+pub fn grams(words: &[String]) -> Vec<[char; 3]> {
+    let mut out = Vec::new();
+    let mut add = |chars: &[char], n: usize| {
+        if chars.is_empty() {
+            return;
+        }
+        if chars.len() < n {
+            let mut g = ['\0'; 3];
+            g[..chars.len()].copy_from_slice(chars);
+            out.push(g);
+            return;
+        }
+        for w in chars.windows(n) {
+            let mut g = ['\0'; 3];
+            g[..n].copy_from_slice(w);
+            out.push(g);
+        }
+    };
+    let latin: Vec<char> = words
+        .iter()
+        .filter(|w| !w.chars().any(is_cjk))
+        .flat_map(|w| w.chars().filter(|c| *c != ' '))
+        .collect();
+    add(&latin, 3);
+    for w in words.iter().filter(|w| w.chars().any(is_cjk)) {
+        let chars: Vec<char> = w.chars().filter(|c| *c != ' ').collect();
+        add(&chars, 2);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Edit distance with adjacent transpositions (optimal string alignment).
 pub fn damerau_levenshtein(a: &[char], b: &[char]) -> usize {
     let (n, m) = (a.len(), b.len());
