@@ -250,3 +250,58 @@ fn bad_address_sources_are_named_in_the_error() {
         .to_string();
     assert!(e.contains("'zip'") && e.contains("postcode"), "{e}");
 }
+
+/// A street register drawn as lines (GeoJSON through GDAL): its segments make one street each,
+/// and reverse geocoding finds the street under a point.
+#[test]
+fn a_street_layer_of_lines_gives_streets_to_reverse_geocoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("streets.geojson");
+    let seg = |name: &str, alt: &str, a: (f64, f64), b: (f64, f64)| {
+        format!(
+            r#"{{"type":"Feature","properties":{{"street":"{name}","street_alt":"{alt}"}},"geometry":{{"type":"LineString","coordinates":[[{},{}],[{},{}]]}}}}"#,
+            a.0, a.1, b.0, b.1
+        )
+    };
+    let features = [
+        seg(
+            "长江中路",
+            "Changjiang Zhonglu",
+            (117.220, 31.8195),
+            (117.225, 31.8195),
+        ),
+        seg(
+            "长江中路",
+            "Changjiang Road",
+            (117.225, 31.8195),
+            (117.230, 31.8195),
+        ),
+        seg(
+            "南北一路",
+            "Nanbei Yilu",
+            (117.224, 31.815),
+            (117.224, 31.825),
+        ),
+    ];
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            features.join(",")
+        ),
+    )
+    .unwrap();
+    let (g, report) = address::build(&[Source::from_path(file, None)]).unwrap();
+    assert_eq!(g.counts(), (0, 2, 0), "{report:?}");
+    let road = &g.locate("Changjiang Road", 1)[0];
+    assert_eq!(
+        road.place.streets,
+        ["长江中路", "Changjiang Zhonglu", "Changjiang Road"]
+    );
+    // 20 m north of the arterial, far from the north–south street.
+    let r = g.reverse(LonLat::new(117.2275, 31.8195 + 20.0 / 111_000.0), 100.0);
+    let (name, d) = r.street.unwrap();
+    assert_eq!(name, "长江中路");
+    assert!((d - 20.0).abs() < 1.0, "{d}");
+    assert!(r.address.is_none());
+}

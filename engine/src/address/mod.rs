@@ -546,7 +546,7 @@ pub fn build(sources: &[Source]) -> Result<(Gazetteer, Vec<String>), AddressErro
                 streets.extend(st);
             }
             Source::Layer(path, spec) => {
-                let (p, warnings) = read_address_layer(path, spec).map_err(|e| match e {
+                let layer = read_address_layer(path, spec).map_err(|e| match e {
                     ImportError::File { file, message } => AddressError::File { file, message },
                     ImportError::Feature {
                         file,
@@ -558,9 +558,15 @@ pub fn build(sources: &[Source]) -> Result<(Gazetteer, Vec<String>), AddressErro
                         message,
                     },
                 })?;
-                report.push(format!("{}: {} places", path.display(), p.len()));
-                report.extend(warnings);
-                places.extend(p);
+                report.push(format!(
+                    "{}: {} places, {} street lines",
+                    path.display(),
+                    layer.places.len(),
+                    layer.streets.len()
+                ));
+                report.extend(layer.warnings);
+                places.extend(layer.places);
+                streets.extend(layer.streets);
             }
         }
     }

@@ -9,7 +9,7 @@ use geo::Centroid;
 use super::ImportError;
 use super::reader::{Reader, geometry_name};
 use super::vector::{layer_crs, open_dataset, pick_layer};
-use crate::address::{Place, PlaceKind};
+use crate::address::{Place, PlaceKind, StreetLine};
 use crate::crs::Reprojector;
 use crate::geo_frame::{GeoFrame, LonLat};
 use crate::scene::LayerSpec;
@@ -29,14 +29,23 @@ fn non_empty(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
 }
 
-/// The places of one address layer of `scene`, with the layer's warnings. A feature with a
-/// street and a house number is an address, one with a name a feature (of its `category`, or
-/// `place`), one with only a street a street; a feature with none of these is counted in the
-/// warnings and skipped.
-pub fn read_address_layer(
-    path: &Path,
-    spec: &LayerSpec,
-) -> Result<(Vec<Place>, Vec<String>), ImportError> {
+/// What one address layer gave.
+#[derive(Debug, Default)]
+pub struct AddressLayer {
+    /// Its places.
+    pub places: Vec<Place>,
+    /// The lines of its street features, for reverse geocoding.
+    pub streets: Vec<StreetLine>,
+    /// Things the reader skipped or assumed, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Read one address layer. A feature with a street and a house number is an address, one with
+/// a name a feature (of its `category`, or `place`), one with only a street a street; a
+/// street drawn as a line also gives its line to reverse geocoding, and the segments of one
+/// street (same name) make one street place. A feature with none of these is counted in the
+/// warnings and skipped. Polygons stand at their centroid.
+pub fn read_address_layer(path: &Path, spec: &LayerSpec) -> Result<AddressLayer, ImportError> {
     let file = spec.file.get_ref().display().to_string();
     let ferr = |message: String| ImportError::File {
         file: file.clone(),
@@ -53,7 +62,7 @@ pub fn read_address_layer(
     let base = path
         .file_name()
         .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
-    let mut places = Vec::new();
+    let mut out = AddressLayer::default();
     let mut skipped = 0usize;
     for (n, f) in layer.features().enumerate() {
         let raw_id = reader.text(&f, "id").ok().flatten();
@@ -76,11 +85,26 @@ pub fn read_address_layer(
             other => other.centroid(),
         }
         .ok_or_else(|| fail(format!("empty {}", geometry_name(&geom))))?;
-        let (mut x, mut y) = ([centre.x()], [centre.y()]);
+        // Every vertex (for lines) and the centre, in one reprojection.
+        let lines: Vec<&geo::LineString<f64>> = match &geom {
+            geo::Geometry::LineString(l) => vec![l],
+            geo::Geometry::MultiLineString(m) => m.0.iter().collect(),
+            _ => Vec::new(),
+        };
+        let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = lines
+            .iter()
+            .flat_map(|l| l.0.iter().map(|c| (c.x, c.y)))
+            .chain(std::iter::once((centre.x(), centre.y())))
+            .unzip();
         reproject
-            .to_wgs84_in_place(&mut x, &mut y)
+            .to_wgs84_in_place(&mut xs, &mut ys)
             .map_err(|e| fail(e.to_string()))?;
-        let at = LonLat::new(x[0], y[0]);
+        let mut lonlat = xs.into_iter().zip(ys).map(|(x, y)| LonLat::new(x, y));
+        let line_points: Vec<Vec<LonLat>> = lines
+            .iter()
+            .map(|l| lonlat.by_ref().take(l.0.len()).collect())
+            .collect();
+        let at = lonlat.next().unwrap_or(LonLat::new(centre.x(), centre.y()));
         let mut streets = list(non_empty(text("street")?));
         streets.extend(list(text("street_alt")?));
         let mut names = list(non_empty(text("name")?));
@@ -93,12 +117,33 @@ pub fn read_address_layer(
         } else if !names.is_empty() {
             PlaceKind::Feature(non_empty(text("category")?).unwrap_or_else(|| "place".into()))
         } else if !streets.is_empty() {
+            if let Some(main) = streets.first() {
+                for pts in line_points.into_iter().filter(|p| p.len() >= 2) {
+                    out.streets.push(StreetLine {
+                        name: main.clone(),
+                        points: pts,
+                    });
+                }
+                // One place per street: later segments only add names.
+                if let Some(known) = out
+                    .places
+                    .iter_mut()
+                    .find(|p| p.kind == PlaceKind::Street && p.streets.first() == Some(main))
+                {
+                    for s in streets {
+                        if !known.streets.contains(&s) {
+                            known.streets.push(s);
+                        }
+                    }
+                    continue;
+                }
+            }
             PlaceKind::Street
         } else {
             skipped += 1;
             continue;
         };
-        places.push(Place {
+        out.places.push(Place {
             id: format!(
                 "{base}:{}",
                 raw_id.clone().unwrap_or_else(|| (n + 1).to_string())
@@ -113,11 +158,10 @@ pub fn read_address_layer(
             at,
         });
     }
-    let mut warnings = Vec::new();
     if skipped > 0 {
-        warnings.push(format!(
+        out.warnings.push(format!(
             "{file}: {skipped} features have no street, house number or name and were skipped"
         ));
     }
-    Ok((places, warnings))
+    Ok(out)
 }

@@ -9,7 +9,7 @@ mod raster;
 mod reader;
 mod vector;
 
-pub use addresses::read_address_layer;
+pub use addresses::{AddressLayer, read_address_layer};
 pub use raster::{Dem, load_dem};
 pub use vector::{LayerReport, NodeIds, load_layer};
 
