@@ -10,22 +10,31 @@ use citytwin_engine::geo_frame::LonLat;
 use citytwin_engine::scene::Scene;
 
 /// What `citytwin locate` was asked.
+#[derive(clap::Args)]
 pub struct LocateArgs {
-    /// The text to find.
+    /// What to find: "Mannerheimintie 5, Helsinki", "合肥市长江中路8号".
+    #[arg(required_unless_present = "at")]
     pub query: Option<String>,
-    /// Or the point to reverse-geocode, `LON,LAT`.
+    /// Reverse-geocode this point instead: LON,LAT in WGS84 degrees.
+    #[arg(long, value_name = "LON,LAT", conflicts_with = "query")]
     pub at: Option<String>,
-    /// The scene whose address layers to read.
+    /// The scene whose address layers (`kind = "addresses"`) to search.
+    #[arg(long, required_unless_present = "from")]
     pub scene: Option<PathBuf>,
-    /// More sources (`.osm.pbf` or address layers).
+    /// Another source: an .osm.pbf file or an address layer GDAL reads (repeatable).
+    #[arg(long = "from", value_name = "FILE")]
     pub from: Vec<PathBuf>,
-    /// CRS of `--from` layers that carry none.
+    /// CRS of `--from` layers that carry none (a CSV's lon/lat columns: EPSG:4326).
+    #[arg(long)]
     pub crs: Option<String>,
-    /// Answers to print.
+    /// How many answers to print.
+    #[arg(long, default_value_t = 5)]
     pub limit: usize,
-    /// Radius of the reverse search, m.
+    /// How far `--at` looks, m.
+    #[arg(long, default_value_t = 100.0)]
     pub radius_m: f64,
-    /// JSON instead of text.
+    /// Print JSON.
+    #[arg(long)]
     pub json: bool,
 }
 

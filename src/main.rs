@@ -59,32 +59,7 @@ enum Command {
     },
     /// Find an address, street or named place by free text (fuzzy: typos, missing parts,
     /// Chinese or Latin script), or with `--at` the address and street nearest a point.
-    Locate {
-        /// What to find: "Mannerheimintie 5, Helsinki", "合肥市长江中路8号".
-        #[arg(required_unless_present = "at")]
-        query: Option<String>,
-        /// Reverse-geocode this point instead: LON,LAT in WGS84 degrees.
-        #[arg(long, value_name = "LON,LAT", conflicts_with = "query")]
-        at: Option<String>,
-        /// The scene whose address layers (`kind = "addresses"`) to search.
-        #[arg(long, required_unless_present = "from")]
-        scene: Option<PathBuf>,
-        /// Another source: an .osm.pbf file or an address layer GDAL reads (repeatable).
-        #[arg(long = "from", value_name = "FILE")]
-        from: Vec<PathBuf>,
-        /// CRS of `--from` layers that carry none (a CSV's lon/lat columns: EPSG:4326).
-        #[arg(long)]
-        crs: Option<String>,
-        /// How many answers to print.
-        #[arg(long, default_value_t = 5)]
-        limit: usize,
-        /// How far `--at` looks, m.
-        #[arg(long, default_value_t = 100.0)]
-        radius_m: f64,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Locate(locate::LocateArgs),
     /// List the runs in a store, or show one.
     Runs {
         /// The run store.
@@ -451,25 +426,7 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             store,
             quiet,
         } => replay::fork(&store, run, at, scenario.as_deref(), quiet),
-        Command::Locate {
-            query,
-            at,
-            scene,
-            from,
-            crs,
-            limit,
-            radius_m,
-            json,
-        } => locate::locate(locate::LocateArgs {
-            query,
-            at,
-            scene,
-            from,
-            crs,
-            limit,
-            radius_m,
-            json,
-        }),
+        Command::Locate(args) => locate::locate(args),
         Command::Runs { store, action } => runs(&store, action.unwrap_or(RunsAction::List))
             .map(|_| std::process::ExitCode::SUCCESS),
         #[cfg(feature = "render")]

@@ -126,29 +126,6 @@ pub struct Reverse {
     pub street: Option<(String, f64)>,
 }
 
-/// A failure to build a gazetteer, naming the file and what was wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum AddressError {
-    /// A source file as a whole is unusable.
-    #[error("{file}: {message}")]
-    File {
-        /// The source file.
-        file: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// One feature of a source is unusable.
-    #[error("{file}: feature {feature}: {message}")]
-    Feature {
-        /// The source file.
-        file: String,
-        /// The feature's number and id.
-        feature: String,
-        /// What is wrong.
-        message: String,
-    },
-}
-
 /// A street's geometry, for reverse geocoding: its name and its segments in the local frame.
 #[derive(Debug, Clone)]
 pub struct StreetLine {
@@ -528,7 +505,9 @@ impl Source {
 
 /// Build one gazetteer from several sources; also gives a line per source (its counts) and the
 /// sources' warnings.
-pub fn build(sources: &[Source]) -> Result<(Gazetteer, Vec<String>), AddressError> {
+///
+/// Errors name the file, and the feature where one is at fault.
+pub fn build(sources: &[Source]) -> Result<(Gazetteer, Vec<String>), ImportError> {
     let mut places = Vec::new();
     let mut streets = Vec::new();
     let mut report = Vec::new();
@@ -546,18 +525,7 @@ pub fn build(sources: &[Source]) -> Result<(Gazetteer, Vec<String>), AddressErro
                 streets.extend(st);
             }
             Source::Layer(path, spec) => {
-                let layer = read_address_layer(path, spec).map_err(|e| match e {
-                    ImportError::File { file, message } => AddressError::File { file, message },
-                    ImportError::Feature {
-                        file,
-                        feature,
-                        message,
-                    } => AddressError::Feature {
-                        file,
-                        feature,
-                        message,
-                    },
-                })?;
+                let layer = read_address_layer(path, spec)?;
                 report.push(format!(
                     "{}: {} places, {} street lines",
                     path.display(),

@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{AddressError, Place, PlaceKind, StreetLine};
+use super::{Place, PlaceKind, StreetLine};
 use crate::geo_frame::LonLat;
+use crate::import::ImportError;
 use crate::import::osm_pbf::{self, MemberKind, OsmData, Tags};
 
 /// The keys whose named objects are features people search for, in order of preference when an
@@ -144,13 +145,13 @@ fn mean(points: impl Iterator<Item = (f64, f64)>) -> Option<LonLat> {
 }
 
 /// Places and street lines of one OSM PBF file.
-pub fn read(path: &Path) -> Result<(Vec<Place>, Vec<StreetLine>), AddressError> {
+pub fn read(path: &Path) -> Result<(Vec<Place>, Vec<StreetLine>), ImportError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| AddressError::File {
+    let bytes = std::fs::read(path).map_err(|e| ImportError::File {
         file: file.clone(),
         message: format!("cannot read it: {e}"),
     })?;
-    let data = osm_pbf::read(&bytes).map_err(|m| AddressError::File {
+    let data = osm_pbf::read(&bytes).map_err(|m| ImportError::File {
         file,
         message: format!("not a readable OSM PBF file: {m}"),
     })?;
