@@ -315,11 +315,14 @@ pub fn read_readings(path: &Path, start: &Zoned) -> Result<Vec<Reading>, Inciden
     )?;
     let mut out = Vec::with_capacity(rows.len());
     for (line, r) in rows {
+        let value = parse_num(&r[3], "value").map_err(|m| err(path, line, m))?;
+        // The unit is checked here, where the line is known; storing converts it to SI.
+        observed::reading_to_si(value, &r[4]).map_err(|m| err(path, line, m))?;
         out.push(Reading {
             t_s: parse_time(&r[0], start).map_err(|m| err(path, line, m))?,
             station: r[1].clone(),
             quantity: r[2].clone(),
-            value: parse_num(&r[3], "value").map_err(|m| err(path, line, m))?,
+            value,
             unit: r[4].clone(),
         });
     }
@@ -367,6 +370,22 @@ mod tests {
         let e = read_tracks(&p, &frame, &start()).unwrap_err().to_string();
         assert!(
             e.contains("gps.csv:1:") && e.contains("no column 'time'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_reading_in_an_unknown_unit_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("readings.csv");
+        std::fs::write(
+            &p,
+            "time,station,quantity,value,unit\n0,HF-RG1,rain,12,mm/h\n60,HF-RG1,rain,3,furlongs\n",
+        )
+        .unwrap();
+        let e = read_readings(&p, &start()).unwrap_err().to_string();
+        assert!(
+            e.contains("readings.csv:3:") && e.contains("unknown unit 'furlongs'"),
             "{e}"
         );
     }
