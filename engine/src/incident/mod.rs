@@ -94,9 +94,12 @@ fn csv_fields(line: &str) -> Vec<String> {
     out
 }
 
-/// A CSV file's rows as (line number, column name → value); `want` lists each column's
-/// accepted names, the first of which is the one errors use.
-fn csv_rows(path: &Path, want: &[&[&str]]) -> Result<Vec<(usize, Vec<String>)>, IncidentError> {
+/// The header of a CSV file checked for the wanted columns, then each row's values or what is
+/// wrong with it, with its line number. Only an unreadable file or a missing column fails.
+pub(crate) fn csv_table(
+    path: &Path,
+    want: &[&[&str]],
+) -> Result<Vec<(usize, Result<Vec<String>, String>)>, IncidentError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| err(path, 0, format!("cannot read: {e}")))?;
     let mut lines = text
@@ -129,22 +132,34 @@ fn csv_rows(path: &Path, want: &[&[&str]]) -> Result<Vec<(usize, Vec<String>)>, 
             })?;
         index.push(i);
     }
-    let mut rows = Vec::new();
-    for (n, l) in lines {
-        let f = csv_fields(l);
-        let mut row = Vec::with_capacity(index.len());
-        for (k, &i) in index.iter().enumerate() {
-            row.push(f.get(i).cloned().ok_or_else(|| {
-                err(path, n + 1, format!("no value for column '{}'", want[k][0]))
-            })?);
-        }
-        rows.push((n + 1, row));
-    }
-    Ok(rows)
+    Ok(lines
+        .map(|(n, l)| {
+            let f = csv_fields(l);
+            let row = index
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| {
+                    f.get(i)
+                        .cloned()
+                        .ok_or_else(|| format!("no value for column '{}'", want[k][0]))
+                })
+                .collect::<Result<Vec<String>, String>>();
+            (n + 1, row)
+        })
+        .collect())
+}
+
+/// The rows of a CSV file with the wanted columns (each given by its accepted names), with
+/// their line numbers; the first row that lacks a column is an error naming its line.
+fn csv_rows(path: &Path, want: &[&[&str]]) -> Result<Vec<(usize, Vec<String>)>, IncidentError> {
+    csv_table(path, want)?
+        .into_iter()
+        .map(|(line, row)| row.map(|r| (line, r)).map_err(|m| err(path, line, m)))
+        .collect()
 }
 
 /// Seconds after `start` of a time written as a number of seconds or an RFC 3339 instant.
-fn parse_time(s: &str, start: &Zoned) -> Result<f64, String> {
+pub(crate) fn parse_time(s: &str, start: &Zoned) -> Result<f64, String> {
     if let Ok(t) = s.parse::<f64>() {
         return if t.is_finite() {
             Ok(t)
@@ -158,7 +173,7 @@ fn parse_time(s: &str, start: &Zoned) -> Result<f64, String> {
     Ok((ts.as_nanosecond() - start.timestamp().as_nanosecond()) as f64 * 1e-9)
 }
 
-fn parse_num(s: &str, what: &str) -> Result<f64, String> {
+pub(crate) fn parse_num(s: &str, what: &str) -> Result<f64, String> {
     s.parse::<f64>()
         .ok()
         .filter(|v| v.is_finite())
@@ -301,18 +316,18 @@ pub fn read_log(
     Ok(out)
 }
 
+/// The columns of a readings file, each by its accepted names.
+pub(crate) const READING_COLUMNS: &[&[&str]] = &[
+    &["time", "t_s", "timestamp"],
+    &["station", "sensor", "code"],
+    &["quantity", "measure", "kind"],
+    &["value"],
+    &["unit"],
+];
+
 /// Read sensor readings: CSV with `time`, `station`, `quantity`, `value`, `unit`. In time order.
 pub fn read_readings(path: &Path, start: &Zoned) -> Result<Vec<Reading>, IncidentError> {
-    let rows = csv_rows(
-        path,
-        &[
-            &["time", "t_s", "timestamp"],
-            &["station", "sensor", "code"],
-            &["quantity", "measure", "kind"],
-            &["value"],
-            &["unit"],
-        ],
-    )?;
+    let rows = csv_rows(path, READING_COLUMNS)?;
     let mut out = Vec::with_capacity(rows.len());
     for (line, r) in rows {
         let value = parse_num(&r[3], "value").map_err(|m| err(path, line, m))?;
