@@ -24,6 +24,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod control;
 pub mod crs;
+pub mod feeds;
 pub mod geo_frame;
 pub mod hash;
 pub mod import;

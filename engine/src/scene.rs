@@ -171,6 +171,14 @@ pub struct IncidentSpec {
     pub gps_sigma_m: f64,
 }
 
+/// One `[[feed]]`: a sensor feed replayed on the simulation clock (see [`crate::feeds`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSpec {
+    /// The readings (CSV `time,station,quantity,value,unit`), relative to the scene.
+    pub file: Spanned<PathBuf>,
+}
+
 fn traffic_layer() -> String {
     "traffic".into()
 }
@@ -267,6 +275,8 @@ struct SceneToml {
     layers: Vec<LayerSpec>,
     dem: Option<DemSpec>,
     incident: Option<IncidentSpec>,
+    #[serde(default, rename = "feed")]
+    feeds: Vec<FeedSpec>,
     #[serde(default)]
     simulations: BTreeMap<String, Spanned<toml::Table>>,
     #[serde(default, rename = "scenario")]
@@ -296,6 +306,8 @@ pub struct Scene {
     pub dem: Option<DemSpec>,
     /// `[incident]`.
     pub incident: Option<IncidentSpec>,
+    /// `[[feed]]`s: sensor feeds replayed on the clock.
+    pub feeds: Vec<FeedSpec>,
     /// `[simulations.*]`, by name.
     pub simulations: BTreeMap<String, Spanned<toml::Table>>,
     /// `[[scenario]]`s in order.
@@ -387,6 +399,7 @@ impl Scene {
             layers: raw.layers,
             dem: raw.dem,
             incident: raw.incident,
+            feeds: raw.feeds,
             simulations: raw.simulations,
             scenarios: raw.scenarios,
             output: raw.output,
@@ -565,6 +578,9 @@ impl Scene {
                     self.check_file(f, key)?;
                 }
             }
+        }
+        for (i, f) in self.feeds.iter().enumerate() {
+            self.check_file(&f.file, &format!("feed[{i}].file"))?;
         }
         if let Some(dem) = &self.dem {
             self.check_file(&dem.file, "dem.file")?;

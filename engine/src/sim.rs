@@ -85,6 +85,14 @@ impl Plugin for EnginePlugin {
             .add_systems(
                 SimStep,
                 (
+                    crate::feeds::deliver_feeds.in_set(SimSet::Scenario),
+                    crate::feeds::feed_kpis.in_set(SimSet::Metrics),
+                )
+                    .run_if(resource_exists::<crate::feeds::Feeds>),
+            )
+            .add_systems(
+                SimStep,
+                (
                     (sync_spatial_index, mark_commands_read).in_set(SimSet::Index),
                     engine_kpis.in_set(SimSet::Metrics).run_if(kpi_due),
                     (
@@ -210,6 +218,24 @@ impl Sim {
             scene: scene.path.clone(),
         });
         let import = load_scene_data(scene, &frame, app.world_mut())?;
+        if !scene.feeds.is_empty() {
+            let files: Vec<std::path::PathBuf> = scene
+                .feeds
+                .iter()
+                .map(|f| scene.resolve(f.file.get_ref()))
+                .collect();
+            let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+            let feeds =
+                crate::feeds::Feeds::read(&paths, &scene.start, app.world_mut()).map_err(|e| {
+                    let spec = scene
+                        .feeds
+                        .iter()
+                        .find(|f| scene.resolve(f.file.get_ref()) == e.path)
+                        .unwrap_or(&scene.feeds[0]);
+                    scene.error_at(spec.file.span(), "feed.file", &e.to_string())
+                })?;
+            app.insert_resource(feeds);
+        }
         for (name, params) in &scene.simulations {
             let module = registry.simulation(name).ok_or_else(|| {
                 let known = registry.simulation_names();
