@@ -575,6 +575,17 @@ fn check(scene_path: &Path) -> Result<()> {
     let scene = Scene::load(scene_path)?;
     let sim = Sim::build(&scene, &registry(), SimOptions::default())?;
     report::print_check(&scene, &sim);
+    if let Some(feeds) = sim.world().get_resource::<citytwin_engine::feeds::Feeds>() {
+        let readings: usize = feeds.series.iter().map(|s| s.readings.len()).sum();
+        println!(
+            "feeds: {readings} readings in {} series, {} bad",
+            feeds.series.len(),
+            feeds.bad_total()
+        );
+        for (kind, (n, lines)) in &feeds.bad {
+            println!("  {n} {kind}, e.g. {}", lines.join("; "));
+        }
+    }
     // Address layers feed the gazetteer, not the world: read them here so `check` finds their
     // errors too.
     let sources = citytwin_engine::address::Source::of_scene(&scene);

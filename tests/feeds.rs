@@ -116,3 +116,21 @@ fn a_feed_file_without_its_columns_is_named_in_the_error() {
         "{e}"
     );
 }
+
+#[test]
+fn check_lists_the_feeds_and_where_their_bad_readings_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path(), Some(FEED));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_citytwin"))
+        .arg("check")
+        .arg(&scene.path)
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("feeds: 23 readings in 3 series, 5 bad"), "{t}");
+    assert!(
+        t.contains("1 malformed, e.g.") && t.contains("feed.csv:27: value 'lots' is not a number"),
+        "{t}"
+    );
+}
