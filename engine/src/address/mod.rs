@@ -149,6 +149,8 @@ pub struct Gazetteer {
     points: RTree<GeomWithData<[f64; 2], usize>>,
     streets: RTree<GeomWithData<Line<f64>, usize>>,
     street_names: Vec<String>,
+    /// Per place, folded once: its house number, and its city and district names.
+    folded: Vec<(Option<String>, Vec<String>)>,
 }
 
 /// The lowest name similarity that counts as a match.
@@ -209,6 +211,19 @@ impl Gazetteer {
             }
         }
         let keys: Vec<(String, Vec<(usize, bool)>)> = by_key.into_iter().collect();
+        let folded = places
+            .iter()
+            .map(|p| {
+                let number = p.housenumber.as_deref().and_then(text::house_number);
+                let context = p
+                    .cities
+                    .iter()
+                    .chain(p.district.iter())
+                    .map(|c| key(c))
+                    .collect();
+                (number, context)
+            })
+            .collect();
         let mut grams: HashMap<[char; 3], Vec<u32>> = HashMap::new();
         let mut key_grams = Vec::with_capacity(keys.len());
         for (i, (k, _)) in keys.iter().enumerate() {
@@ -227,6 +242,7 @@ impl Gazetteer {
             points,
             streets: RTree::bulk_load(segments),
             street_names,
+            folded,
         }
     }
 
@@ -300,7 +316,7 @@ impl Gazetteer {
             };
             for &(i, by_street) in holders {
                 let m = NameMatch { by_street, ..m };
-                let s = self.score(&self.places[i], &m, query_chars, number, &q);
+                let s = self.score(i, &m, query_chars, number, &q);
                 let e = best.entry(i).or_insert(0.0);
                 if s > *e {
                     *e = s;
@@ -346,7 +362,7 @@ impl Gazetteer {
 
     fn score(
         &self,
-        p: &Place,
+        i: usize,
         m: &NameMatch<'_>,
         query_chars: usize,
         number: Option<&str>,
@@ -358,12 +374,12 @@ impl Gazetteer {
             covered,
             rest,
         } = *m;
-        let number = match (&p.housenumber, number) {
+        let p = &self.places[i];
+        let (folded_number, context_keys) = &self.folded[i];
+        let number = match (folded_number, number) {
             // A place found by its own name needs no number; the number only confirms it.
             (_, None) if !by_street => 1.0,
-            (Some(h), Some(n)) => {
-                text::house_number_match(&text::house_number(h).unwrap_or_default(), n)
-            }
+            (Some(h), Some(n)) => text::house_number_match(h, n),
             (None, Some(_)) => 0.2,
             (Some(_), None) => 0.5,
             (None, None) => 1.0,
@@ -375,11 +391,9 @@ impl Gazetteer {
             0.0
         };
         if context == 0.0 {
-            let hit = p
-                .cities
+            let hit = context_keys
                 .iter()
-                .chain(p.district.iter())
-                .map(|c| name_similarity(&key(c), rest).0)
+                .map(|c| name_similarity(c, rest).0)
                 .fold(0.0, f64::max);
             if hit >= MIN_NAME_SIMILARITY {
                 context = hit;
@@ -466,9 +480,6 @@ impl Source {
     /// standard field names ([`crate::import::fields::LayerKind::Addresses`]) in `crs` (when
     /// `None`, the layer's own, or WGS84 for a CSV).
     pub fn from_path(path: PathBuf, crs: Option<String>) -> Self {
-        if path.extension().is_some_and(|e| e == "pbf") {
-            return Source::Osm(path);
-        }
         // A CSV's lon/lat columns carry no CRS of their own: WGS84 unless told otherwise.
         let csv = path
             .extension()
@@ -482,7 +493,7 @@ impl Source {
             crs: crs.map(|c| Spanned::new(0..0, c)),
             fields: BTreeMap::new(),
         };
-        Source::Layer(path, Box::new(spec))
+        Source::of_layer(path, spec)
     }
 
     /// The address layers of a scene (`kind = "addresses"`; an `.osm.pbf` file is read as OSM).
@@ -491,15 +502,17 @@ impl Source {
             .layers
             .iter()
             .filter(|l| *l.kind.get_ref() == LayerKind::Addresses)
-            .map(|l| {
-                let path = scene.resolve(l.file.get_ref());
-                if path.extension().is_some_and(|e| e == "pbf") {
-                    Source::Osm(path)
-                } else {
-                    Source::Layer(path, Box::new(l.clone()))
-                }
-            })
+            .map(|l| Source::of_layer(scene.resolve(l.file.get_ref()), l.clone()))
             .collect()
+    }
+
+    /// The source a layer's file makes: an `.osm.pbf` file is read as OSM.
+    fn of_layer(path: PathBuf, spec: LayerSpec) -> Self {
+        if path.extension().is_some_and(|e| e == "pbf") {
+            Source::Osm(path)
+        } else {
+            Source::Layer(path, Box::new(spec))
+        }
     }
 }
 
