@@ -251,36 +251,42 @@ fn run_all(
                     let bar = bars.add(ProgressBar::new(0));
                     bar.set_style(style.clone());
                     bar.set_message(format!("running '{}'", scene.meta.name));
-                    let r = run_scene(
-                        RunRequest {
-                            scene,
-                            registry,
-                            opts: SimOptions {
-                                seed,
-                                ..Default::default()
-                            },
-                            store_path: scratch.join(format!("run-{k}.duckdb")),
-                            stop: Arc::new(AtomicBool::new(false)),
-                            fork: None,
-                        },
-                        &mut |t, end| {
-                            bar.set_length(end);
-                            bar.set_position(t);
-                        },
-                    )
-                    .map_err(anyhow::Error::from)
-                    .and_then(|o| {
-                        if o.status == RunStatus::Completed {
-                            Ok(o.wall_s)
-                        } else {
-                            Err(anyhow::anyhow!(
-                                "'{}' ended {:?}: {}",
-                                scene.meta.name,
-                                o.status,
-                                o.error.unwrap_or_default()
-                            ))
-                        }
-                    });
+                    let r = RunStore::open(scratch.join(format!("run-{k}.duckdb")))
+                        .map_err(anyhow::Error::from)
+                        .and_then(|store| {
+                            run_scene(
+                                RunRequest {
+                                    scene,
+                                    registry,
+                                    opts: SimOptions {
+                                        seed,
+                                        ..Default::default()
+                                    },
+                                    store,
+                                    stop: Arc::new(AtomicBool::new(false)),
+                                    fork: None,
+                                    pace: None,
+                                    on_start: None,
+                                },
+                                &mut |t, end| {
+                                    bar.set_length(end);
+                                    bar.set_position(t);
+                                },
+                            )
+                            .map_err(anyhow::Error::from)
+                        })
+                        .and_then(|o| {
+                            if o.status == RunStatus::Completed {
+                                Ok(o.wall_s)
+                            } else {
+                                Err(anyhow::anyhow!(
+                                    "'{}' ended {:?}: {}",
+                                    scene.meta.name,
+                                    o.status,
+                                    o.error.unwrap_or_default()
+                                ))
+                            }
+                        });
                     bar.finish_and_clear();
                     if let Ok(mut slots) = results.lock() {
                         slots[k] = Some(r);

@@ -545,6 +545,7 @@ fn run(
         .progress_chars("=> "),
     );
     bar.set_message(format!("running '{}'", scene.meta.name));
+    let store = RunStore::open(&store_path)?;
     let outcome = run_scene(
         RunRequest {
             scene: &scene,
@@ -553,9 +554,11 @@ fn run(
                 seed,
                 ..Default::default()
             },
-            store_path,
+            store,
             stop,
             fork: None,
+            pace: None,
+            on_start: None,
         },
         &mut |t, end| {
             bar.set_length(end);

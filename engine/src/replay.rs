@@ -381,24 +381,25 @@ pub fn fork(
     on_progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RunOutcome, ReplayError> {
     let run = req.parent;
+    let store = RunStore::open(&req.store_path)?;
     let (tick, image, scene, first_added_line) = {
-        let store = RunStore::open(&req.store_path)?;
         let tick = tick_of(&store, run, req.at_s)?;
         let mut sim = sim_at(&store, req.registry, run, tick, true, &mut |_, _| {})?;
         let image =
             sim.checkpoint()
                 .map_err(|source| ReplayError::Checkpoint { run, tick, source })?;
         let meta = store.run_meta(run)?;
-        let mut text = meta.scene_toml.clone();
-        let first_added_line = text.lines().count() + 3;
-        if let Some(add) = req.add_scenarios {
-            text.push_str(&format!(
-                "\n# added by citytwin fork of run {run} at {} s from {}\n",
-                req.at_s, req.add_source
-            ));
-            text.push_str(add);
-            text.push('\n');
-        }
+        let (text, first_added_line) = match req.add_scenarios {
+            Some(add) => crate::scene::append_scenarios(
+                &meta.scene_toml,
+                add,
+                &format!(
+                    "added by citytwin fork of run {run} at {} s from {}",
+                    req.at_s, req.add_source
+                ),
+            ),
+            None => (meta.scene_toml.clone(), 0),
+        };
         let scene = Scene::from_str(Path::new(&meta.scene_path), text).map_err(|source| {
             ReplayError::Scene {
                 run,
@@ -406,7 +407,6 @@ pub fn fork(
                 source,
             }
         })?;
-        // The store closes here: the fork's run opens it again to record.
         (tick, image, (scene, meta.seed), first_added_line)
     };
     let (scene, seed) = scene;
@@ -420,13 +420,15 @@ pub fn fork(
                 seed: Some(seed),
                 strict_schedule: false,
             },
-            store_path: req.store_path,
+            store,
             stop: req.stop,
             fork: Some(ForkStart {
                 parent: run,
                 tick,
                 image,
             }),
+            pace: None,
+            on_start: None,
         },
         on_progress,
     )

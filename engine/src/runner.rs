@@ -49,12 +49,19 @@ pub struct RunRequest<'a> {
     pub registry: &'a ModuleRegistry,
     /// Overrides.
     pub opts: SimOptions,
-    /// The store to write (the scene's by default).
-    pub store_path: PathBuf,
+    /// The store to record into (the caller opens it: the scene's by default, or another
+    /// connection to a store already open in this process, see [`RunStore::try_clone`]).
+    pub store: RunStore,
     /// Set to stop the run early (Ctrl-C); it is then closed as `interrupted`.
     pub stop: Arc<AtomicBool>,
     /// Start from a moment of another run instead of the scene's start (`citytwin fork`).
     pub fork: Option<ForkStart>,
+    /// Keep pace with the wall clock: this many simulated seconds per wall second (1.0 is
+    /// real time), so a live run's state is the present. `None`: as fast as the CPU allows.
+    pub pace: Option<f64>,
+    /// Called with the run's id as soon as it is registered in the store, before the first
+    /// step (a server answering "which run is that?" while it runs).
+    pub on_start: Option<Box<dyn FnOnce(i64) + 'a>>,
 }
 
 /// How a run went.
@@ -94,6 +101,22 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Sleep until `sim_s` simulated seconds since `started` are due at `pace` simulated seconds
+/// per wall second, waking every 100 ms to see `stop`.
+fn keep_pace(started: Instant, sim_s: f64, pace: f64, stop: &AtomicBool) {
+    if !(pace > 0.0 && pace.is_finite()) {
+        return;
+    }
+    let due = std::time::Duration::from_secs_f64((sim_s / pace).max(0.0));
+    loop {
+        let now = started.elapsed();
+        if now >= due || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep((due - now).min(std::time::Duration::from_millis(100)));
+    }
+}
+
 /// Run a scene into the store. `on_progress(tick, end_tick)` is called every few ticks.
 pub fn run_scene(
     req: RunRequest<'_>,
@@ -104,7 +127,8 @@ pub fn run_scene(
     if let Some(f) = &req.fork {
         sim.restore(&f.image)?;
     }
-    let store = RunStore::open(&req.store_path)?;
+    let store = req.store;
+    let store_path = store.path().to_path_buf();
     let meta = RunMeta {
         scene_name: scene.meta.name.clone(),
         scene_path: scene.path.display().to_string(),
@@ -125,6 +149,9 @@ pub fn run_scene(
             id
         }
     };
+    if let Some(f) = req.on_start {
+        f(run_id);
+    }
     let (mut recorder, handle) = start_recording(store, run_id)?;
     if req.fork.is_none() {
         recorder.record_features(sim.world_mut());
@@ -135,6 +162,7 @@ pub fn run_scene(
     let end = sim.clock().end_tick();
     let every = (end / 200).max(1);
     let started = Instant::now();
+    let start_s = sim.clock().elapsed_s();
     let mut writer_error = None;
     let mut checkpoint_error = None;
     // The tick whose step is under way: after a panic the world's clock may have moved on
@@ -148,6 +176,9 @@ pub fn run_scene(
             current_tick = sim.clock().tick();
             sim.step();
             let t = sim.clock().tick();
+            if let Some(pace) = req.pace {
+                keep_pace(started, sim.clock().elapsed_s() - start_s, pace, &req.stop);
+            }
             if checkpoint_due(sim.clock(), &record_cfg) {
                 match sim.checkpoint() {
                     Ok(image) => {
@@ -228,7 +259,7 @@ pub fn run_scene(
         sim_time_s,
         state_hash,
         error,
-        store_path: req.store_path,
+        store_path,
         rows,
         wall_s,
         import,

@@ -433,6 +433,21 @@ impl Scene {
     }
 }
 
+/// Scene text with `[[scenario]]` tables (`add`, TOML) appended after a comment line that says
+/// where they came from (`note`), and the 1-based line the added tables start on, so an error in
+/// them can be told apart from one in the scene. Used for what-if variants of a stored scene.
+pub fn append_scenarios(text: &str, add: &str, note: &str) -> (String, usize) {
+    let mut out = text.to_string();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!("\n# {}\n", note.replace('\n', " ")));
+    let first_line = out.lines().count() + 1;
+    out.push_str(add);
+    out.push('\n');
+    (out, first_line)
+}
+
 /// Where the scene being built lives, for modules that read files named in their parameters:
 /// they resolve them with [`SceneFiles::resolve`], as the engine resolves layer files.
 #[derive(bevy::prelude::Resource, Clone, Debug)]

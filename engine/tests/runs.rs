@@ -31,9 +31,11 @@ fn run(scene: &Scene, store_path: &std::path::Path) -> RunOutcome {
             scene,
             registry: &common::registry(),
             opts: SimOptions::default(),
-            store_path: store_path.to_path_buf(),
+            store: RunStore::open(store_path).unwrap(),
             stop: Arc::new(AtomicBool::new(false)),
             fork: None,
+            pace: None,
+            on_start: None,
         },
         &mut |_, _| {},
     )
@@ -265,9 +267,11 @@ fn a_stop_request_marks_the_run_interrupted() {
             scene: &scene,
             registry: &common::registry(),
             opts: SimOptions::default(),
-            store_path: store_path.clone(),
+            store: RunStore::open(&store_path).unwrap(),
             stop,
             fork: None,
+            pace: None,
+            on_start: None,
         },
         &mut |t, _| {
             if t >= 1000 {

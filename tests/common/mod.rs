@@ -94,9 +94,11 @@ pub fn record(path: &Path, store: &Path) -> citytwin_engine::runner::RunOutcome 
                 seed: None,
                 strict_schedule: true,
             },
-            store_path: store.to_path_buf(),
+            store: citytwin_engine::store::RunStore::open(store).unwrap_or_else(|e| panic!("{e}")),
             stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
             fork: None,
+            pace: None,
+            on_start: None,
         },
         &mut |_, _| {},
     )

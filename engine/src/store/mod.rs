@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 use duckdb::{Connection, params};
 
 mod checkpoints;
+mod queries;
 pub use checkpoints::CheckpointRow;
+pub use queries::KpiFilter;
 
 /// Schema version written in `meta`; a store with another version is refused, not altered.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -153,7 +155,7 @@ pub struct KpiRow {
     pub tick: u64,
     /// Simulated time, s.
     pub sim_time_s: f64,
-    /// KPI name (e.g. `traffic.mean_speed`).
+    /// KPI name (e.g. `traffic.mean_speed_mps`).
     pub name: String,
     /// What it is about: `city`, or a feature id.
     pub scope: String,
