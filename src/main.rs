@@ -5,6 +5,7 @@ mod locate;
 mod plot;
 mod replay;
 mod report;
+mod serve;
 mod signals;
 #[cfg(feature = "render")]
 mod views;
@@ -60,6 +61,9 @@ enum Command {
     /// Find an address, street or named place by free text (fuzzy: typos, missing parts,
     /// Chinese or Latin script), or with `--at` the address and street nearest a point.
     Locate(locate::LocateArgs),
+    /// Serve the run store, the city model and what-if runs over HTTP/JSON (GeoJSON, a
+    /// WebSocket KPI stream, OpenAPI at /api/v1/openapi.json); read-only unless given a token.
+    Serve(serve::ServeArgs),
     /// List the runs in a store, or show one.
     Runs {
         /// The run store.
@@ -427,6 +431,7 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             quiet,
         } => replay::fork(&store, run, at, scenario.as_deref(), quiet),
         Command::Locate(args) => locate::locate(args),
+        Command::Serve(args) => serve::serve(args).map(|_| std::process::ExitCode::SUCCESS),
         Command::Runs { store, action } => runs(&store, action.unwrap_or(RunsAction::List))
             .map(|_| std::process::ExitCode::SUCCESS),
         #[cfg(feature = "render")]

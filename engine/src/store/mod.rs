@@ -666,18 +666,17 @@ impl RunStore {
 
     /// Every run, oldest first.
     pub fn runs(&self) -> Result<Vec<RunSummary>, StoreError> {
-        let mut st = self.db(self.conn.prepare(&Self::summary_sql("")))?;
+        let mut st = self.db(self.conn.prepare_cached(&Self::summary_sql("")))?;
         let rows = self.db(st.query_map([], Self::map_summary))?;
         rows.map(|r| self.db(r)).collect()
     }
 
     /// One run.
     pub fn run(&self, id: i64) -> Result<RunSummary, StoreError> {
-        let r = self.conn.query_row(
-            &Self::summary_sql("WHERE run_id = ?"),
-            params![id],
-            Self::map_summary,
-        );
+        let r = self
+            .conn
+            .prepare_cached(&Self::summary_sql("WHERE run_id = ?"))
+            .and_then(|mut st| st.query_row(params![id], Self::map_summary));
         self.of_run(id, r)
     }
 

@@ -47,7 +47,7 @@ impl RunStore {
     /// [`StoreError::NoRun`] for an unknown run.
     pub fn kpis_where(&self, id: i64, f: &KpiFilter) -> Result<Vec<KpiRow>, StoreError> {
         self.run(id)?;
-        let mut st = self.db(self.conn.prepare(
+        let mut st = self.db(self.conn.prepare_cached(
             "SELECT tick, sim_time_s, name, scope, coalesce(value, 'NaN'::DOUBLE), unit FROM kpis
              WHERE run_id = ? AND (CAST(? AS VARCHAR) IS NULL OR name = ?)
                AND (CAST(? AS VARCHAR) IS NULL OR scope = ?)
@@ -71,7 +71,7 @@ impl RunStore {
     /// reached. Empty before its first sample.
     pub fn latest_kpis(&self, id: i64) -> Result<Vec<KpiRow>, StoreError> {
         self.run(id)?;
-        let mut st = self.db(self.conn.prepare(
+        let mut st = self.db(self.conn.prepare_cached(
             "SELECT tick, sim_time_s, name, scope, coalesce(value, 'NaN'::DOUBLE), unit FROM kpis
              WHERE run_id = ? QUALIFY row_number() OVER (PARTITION BY name, scope ORDER BY tick DESC) = 1
              ORDER BY name, scope",
@@ -91,7 +91,7 @@ impl RunStore {
         limit: usize,
     ) -> Result<Vec<FeatureRow>, StoreError> {
         self.run(id)?;
-        let mut st = self.db(self.conn.prepare(
+        let mut st = self.db(self.conn.prepare_cached(
             "SELECT entity, kind, layer, feature_id, wkb, min_x, min_y, max_x, max_y, h3 FROM features
              WHERE run_id = ? AND max_x >= ? AND min_x <= ? AND max_y >= ? AND min_y <= ?
                AND (CAST(? AS VARCHAR) IS NULL OR kind = ?)
@@ -130,7 +130,7 @@ impl RunStore {
         id: i64,
     ) -> Result<Vec<(SnapshotRow, Option<String>)>, StoreError> {
         self.run(id)?;
-        let mut st = self.db(self.conn.prepare(
+        let mut st = self.db(self.conn.prepare_cached(
             "SELECT s.tick, s.sim_time_s, s.entity, s.x_m, s.y_m, s.z_m, s.speed_mps, s.h3, f.kind
              FROM snapshots s LEFT JOIN features f ON f.run_id = s.run_id AND f.entity = s.entity
              WHERE s.run_id = ? AND s.tick = (SELECT max(tick) FROM snapshots WHERE run_id = ?)
