@@ -134,3 +134,56 @@ fn check_lists_the_feeds_and_where_their_bad_readings_are() {
         "{t}"
     );
 }
+
+#[test]
+fn water_level_gauges_are_compared_with_the_depth_the_model_gives_them() {
+    use citytwin_engine::model::{Position, Sensor};
+    let dir = tempfile::tempdir().unwrap();
+    // WL1 (on a street) reports 12 cm from 300 s, WL2 (on a manhole) 4 cm all along; WL3
+    // reports nothing.
+    let feed = format!("{FEED}0,HF-WL2,water_level,4,cm\n1200,HF-WL2,water_level,4,cm\n");
+    let mut sim = Sim::build(
+        &scene(dir.path(), Some(&feed)),
+        &registry(),
+        SimOptions::default(),
+    )
+    .unwrap();
+    // Stop just after a KPI step (every 60 s), so the KPIs describe the state left.
+    while sim.clock().tick() <= 660 {
+        sim.step();
+    }
+    let gauges: Vec<(String, bevy::math::DVec2)> = {
+        let w = sim.world_mut();
+        let mut q = w.query::<(&Sensor, &Position)>();
+        q.iter(w)
+            .map(|(s, p)| (s.station.clone(), p.xy_m))
+            .collect()
+    };
+    let at = |station: &str| gauges.iter().find(|g| g.0 == station).unwrap().1;
+    let w = sim.world();
+    let k = w.resource::<Kpis>();
+    let flood = w.resource::<citytwin_flood::FloodSim>();
+    let d = flood.drainage.as_ref().unwrap();
+    // WL2 stands on a manhole: its simulated reading is that node's depth.
+    let node = d
+        .nodes
+        .iter()
+        .position(|e| w.get::<Position>(*e).unwrap().xy_m.distance(at("HF-WL2")) < 0.05)
+        .expect("WL2 is on a manhole");
+    let wl2 = d.model.net.nodes[node].new_depth;
+    assert!(wl2 > 0.0, "the storm has water in the sewer: {wl2}");
+    assert_eq!(k.get("flood.gauge_depth", "HF-WL2"), Some(wl2));
+    // WL1 stands 30 m from any manhole: its reading is the water in its street cell.
+    let wl1 = flood.surface.h_m[flood.cell_at(at("HF-WL1")).unwrap()] as f64;
+    assert_eq!(k.get("flood.gauge_depth", "HF-WL1"), Some(wl1));
+    // Observed minus simulated, and their root mean square.
+    let (e1, e2) = (0.12 - wl1, 0.04 - wl2);
+    assert_eq!(k.get("flood.gauge_error", "HF-WL1"), Some(e1));
+    assert_eq!(k.get("flood.gauge_error", "HF-WL2"), Some(e2));
+    assert_eq!(
+        k.get("flood.gauge_rmse", "city"),
+        Some(((e1 * e1 + e2 * e2) / 2.0).sqrt())
+    );
+    assert!(k.get("flood.gauge_depth", "HF-WL3").is_some());
+    assert_eq!(k.get("flood.gauge_error", "HF-WL3"), None);
+}

@@ -132,6 +132,17 @@ fn in_range(quantity: &str, unit: &str, v: f64) -> bool {
 }
 
 impl Feeds {
+    /// The reading of `station`'s `quantity` in force at `t_s` (SI), if one holds then.
+    pub fn value_at(&self, station: &str, quantity: &str, t_s: f64) -> Option<f64> {
+        let i = self
+            .series
+            .binary_search_by(|s| {
+                (s.station.as_str(), s.quantity.as_str()).cmp(&(station, quantity))
+            })
+            .ok()?;
+        self.series[i].at(t_s).map(|(v, _)| v)
+    }
+
     /// Read `files` for the sensors of `world`. Counts bad readings instead of failing.
     pub fn read(
         files: &[&Path],

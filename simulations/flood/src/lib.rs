@@ -28,6 +28,7 @@
 
 pub mod coupling;
 pub mod drainage;
+mod gauges;
 pub mod roads;
 mod setup;
 pub mod surface;
@@ -101,6 +102,10 @@ pub struct FloodParams {
     /// none: the water does not act on traffic.
     #[serde(default)]
     pub traffic: Option<RoadCouplingParams>,
+    /// A water-level gauge this close to a drainage node measures that node's depth; farther
+    /// away, the water on the street where it stands. Default 2 m.
+    #[serde(default = "default_gauge_node_radius")]
+    pub gauge_node_radius_m: f64,
 }
 
 /// How manholes take water off the street.
@@ -150,6 +155,10 @@ pub struct GreenAmptParams {
     pub ksat_mm_h: f64,
     /// Moisture deficit, the fraction of the soil's volume still to fill (0–1).
     pub deficit: f64,
+}
+
+fn default_gauge_node_radius() -> f64 {
+    2.0
 }
 
 fn default_n() -> f64 {

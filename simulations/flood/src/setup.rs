@@ -30,6 +30,7 @@ pub(crate) fn build(params: &toml::Table, app: &mut App) -> Result<(), String> {
     check_positive("map_interval_s", p.map_interval_s)?;
     check_positive("map_min_depth_m", p.map_min_depth_m)?;
     check_positive("drainage_step_s", p.drainage_step_s)?;
+    check_positive("gauge_node_radius_m", p.gauge_node_radius_m)?;
     check_positive("inlets.weir_coeff", p.inlets.weir_coeff)?;
     check_positive("inlets.orifice_coeff", p.inlets.orifice_coeff)?;
     if let Some(a) = p.inlets.area_m2 {
@@ -134,6 +135,7 @@ pub(crate) fn build(params: &toml::Table, app: &mut App) -> Result<(), String> {
                 (
                     flood_events,
                     flood_kpis.run_if(kpi_due),
+                    crate::gauges::gauge_kpis.run_if(kpi_due),
                     flood_maps.run_if(maps_due),
                     publish_rasters.run_if(rasters_requested),
                 )
