@@ -109,8 +109,9 @@ pub struct WeatherParams {
 pub struct TracingParams {
     /// The species traced.
     pub pollutant: String,
-    /// `"run"` (the stations' readings in this run) or a CSV file with columns `station`,
-    /// `time_s` or `time`, `pollutant`, `value_ug_m3`.
+    /// `"run"` (the stations' readings in this run), `"feeds"` (the air-quality stations'
+    /// series of the pollutant in the scene's `[[feed]]`s, read when the window closes) or a
+    /// CSV file with columns `station`, `time_s` or `time`, `pollutant`, `value_ug_m3`.
     pub readings: String,
     /// Window start, s after the scene start. Default 0.
     #[serde(default)]

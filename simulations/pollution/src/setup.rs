@@ -165,7 +165,7 @@ pub(crate) fn setup(p: PollutionParams, app: &mut App) -> Result<PollutionSim, S
     let mut extra_candidates = Vec::new();
     let (mut report_path, mut file_readings) = (None, None);
     if let Some(t) = &p.tracing {
-        if t.readings != "run" {
+        if t.readings != "run" && t.readings != crate::systems::FEED_READINGS {
             let path = files.resolve(std::path::Path::new(&t.readings));
             let world = app.world_mut();
             let mut q = world.query::<(&Sensor, &Position)>();

@@ -483,6 +483,8 @@ pub(crate) fn trace_when_due(
     mut sim: ResMut<PollutionSim>,
     rng: Res<SimRng>,
     sources: Query<SourceItem, Without<Vehicle>>,
+    stations: Query<(&Sensor, &Position), Without<Vehicle>>,
+    feeds: Option<Res<citytwin_engine::feeds::Feeds>>,
     mut kpis: ResMut<Kpis>,
     mut events: ResMut<EventLog>,
 ) {
@@ -499,6 +501,9 @@ pub(crate) fn trace_when_due(
         return;
     }
     sim.tracing_done = true;
+    if tp.readings == FEED_READINGS {
+        sim.file_readings = Some(feed_readings(&tp, feeds.as_deref(), &stations));
+    }
     let outcome = run_tracing(&mut sim, &tp, clock.step_s(), &rng, &sources);
     match outcome {
         Ok((result, text)) => {
@@ -545,6 +550,41 @@ pub(crate) fn trace_when_due(
             message: format!("tracing {}: {m}", tp.pollutant),
         }),
     }
+}
+
+/// `tracing.readings` naming the scene's sensor feeds.
+pub(crate) const FEED_READINGS: &str = "feeds";
+
+/// The traced pollutant's readings at the scene's air-quality stations, from its `[[feed]]`
+/// series (already in SI and checked by the engine), each reading at its own time; with
+/// what to call them in the report.
+fn feed_readings(
+    tp: &TracingParams,
+    feeds: Option<&citytwin_engine::feeds::Feeds>,
+    stations: &Query<(&Sensor, &Position), Without<Vehicle>>,
+) -> (std::path::PathBuf, Vec<Reading>) {
+    let at: BTreeMap<&str, [f64; 2]> = stations
+        .iter()
+        .filter(|(s, _)| matches!(s.kind, SensorKind::AirQuality { .. }))
+        .map(|(s, p)| (s.station.as_str(), [p.xy_m.x, p.xy_m.y]))
+        .collect();
+    let mut out = Vec::new();
+    for s in feeds.map_or(&[][..], |f| &f.series[..]) {
+        let Some(&xy) = at.get(s.station.as_str()) else {
+            continue;
+        };
+        if !s.quantity.eq_ignore_ascii_case(&tp.pollutant) || s.unit != "kg/m3" {
+            continue;
+        }
+        out.extend(s.readings.iter().map(|&(t_s, v)| Reading {
+            station: s.station.clone(),
+            xy_m: xy,
+            t_s,
+            species: tp.pollutant.clone(),
+            value_kg_m3: v,
+        }));
+    }
+    (std::path::PathBuf::from("the scene's sensor feeds"), out)
 }
 
 /// A tracing candidate: a place that might emit.

@@ -173,3 +173,62 @@ fn tracing_recovers_a_planted_source() {
         }
     }
 }
+
+/// The air stations' readings can come in as the scene's sensor feeds (what a city's stations
+/// send) instead of from the run: here a first run's own station readings, written as a feed,
+/// are traced in a second run that has no station readings of its own to use.
+#[test]
+fn tracing_reads_the_air_stations_from_the_sensor_feeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        planted_scene(dir.path(), 2, 1.0).replace("noise_fraction = 0.1", "noise_fraction = 0.0");
+    let mut first = Sim::build(
+        &scene(dir.path(), &text).unwrap(),
+        &registry(),
+        SimOptions::default(),
+    )
+    .unwrap();
+    while !first.finished() {
+        first.step();
+    }
+    let readings = &first
+        .world()
+        .resource::<citytwin_pollution::PollutionSim>()
+        .readings;
+    let mut feed = String::from("time,station,quantity,value,unit\n");
+    let mut n = 0;
+    for r in readings.iter().filter(|r| r.species == "X") {
+        writeln!(feed, "{},{},X,{},kg/m3", r.t_s, r.station, r.value_kg_m3).unwrap();
+        n += 1;
+    }
+    assert!(n > 100, "{n} readings");
+    std::fs::write(dir.path().join("stations.csv"), feed).unwrap();
+
+    let fed_dir = dir.path().join("fed");
+    std::fs::create_dir(&fed_dir).unwrap();
+    let fed = planted_scene(&fed_dir, 2, 1.0)
+        .replace("noise_fraction = 0.1", "noise_fraction = 0.0")
+        .replace("readings = \"run\"", "readings = \"feeds\"")
+        + "\n[[feed]]\nfile = \"../stations.csv\"\n";
+    let mut second = Sim::build(
+        &scene(&fed_dir, &fed).unwrap(),
+        &registry(),
+        SimOptions::default(),
+    )
+    .unwrap();
+    while !second.finished() {
+        second.step();
+    }
+    let report = std::fs::read_to_string(fed_dir.join("tracing.md")).unwrap();
+    let k = second.world().resource::<Kpis>();
+    assert_eq!(k.get("feed.readings", "city"), Some(n as f64));
+    assert_eq!(k.get("feed.bad", "malformed"), None);
+    assert!(report.contains("the scene's sensor feeds"), "{report}");
+    let first_line = report.lines().find(|l| l.starts_with("| 1 |")).unwrap();
+    assert!(first_line.contains("| c2 |"), "{report}");
+    let rate = k.get("pollution.trace.rate", "c2").unwrap();
+    assert!(
+        (rate - 1e-3).abs() < 0.1e-3,
+        "{rate} kg/s, planted 1e-3\n{report}"
+    );
+}
