@@ -363,35 +363,35 @@ fn serve_answers_runs_kpis_features_what_ifs_and_streams_a_live_run() {
     );
 
     // Bad requests say what is wrong, as JSON.
-    assert_eq!(
-        fails(&s, "GET", "/api/v1/runs/999", None, None),
-        (404, "no run 999".to_string())
-    );
-    let (c, m) = fails(
-        &s,
-        "GET",
-        &format!("/api/v1/runs/{}/features", base.run_id),
-        None,
-        None,
-    );
-    assert!(c == 400 && m.contains("exactly one of bbox"), "{m}");
-    let (c, m) = fails(
-        &s,
-        "GET",
-        &format!("/api/v1/runs/{}/kpis?nmae=x", base.run_id),
-        None,
-        None,
-    );
-    assert!(c == 400 && m.contains("unknown parameter 'nmae'"), "{m}");
-    let (c, m) = fails(
-        &s,
-        "GET",
-        &format!("/api/v1/runs/{}/features?near=117.2,95", base.run_id),
-        None,
-        None,
-    );
-    assert!(c == 400 && m.contains("near"), "{m}");
-    assert_eq!(fails(&s, "GET", "/api/v1/nowhere", None, None).0, 404);
+    let run = base.run_id;
+    for (path, status, says) in [
+        ("/api/v1/runs/999".to_string(), 404, "no run 999"),
+        (
+            format!("/api/v1/runs/{run}/features"),
+            400,
+            "exactly one of bbox",
+        ),
+        (
+            format!("/api/v1/runs/{run}/kpis?nmae=x"),
+            400,
+            "unknown parameter 'nmae'",
+        ),
+        (
+            format!("/api/v1/runs/{run}/features?near=117.2,95"),
+            400,
+            "near",
+        ),
+        ("/api/v1/nowhere".to_string(), 404, "no such route"),
+        (
+            "/api/v1/runs/first".to_string(),
+            400,
+            "'first' is not a run id",
+        ),
+        (format!("/api/v1/runs/{run}/stream"), 400, "WebSocket"),
+    ] {
+        let (c, m) = fails(&s, "GET", &path, None, None);
+        assert!(c == status && m.contains(says), "GET {path}: {c} {m}");
+    }
 
     // Writes need the token.
     let what_if = r#"{"scene": "scene"}"#;

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -122,6 +123,12 @@ fn number(q: &HashMap<String, String>, key: &str) -> Result<Option<f64>, ApiErro
 
 fn lonlat(key: &str, text: &str) -> Result<LonLat, ApiError> {
     crate::locate::parse_lonlat(text).map_err(|e| ApiError::bad(format!("{key}: {e}")))
+}
+
+/// A run or job id from the path, or a 400 saying it is not one.
+fn id_of<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::bad(format!("'{text}' is not a {what} id (a whole number)")))
 }
 
 /// The routes, each path once; the OpenAPI document describes exactly these paths.
@@ -249,7 +256,8 @@ async fn of_run(
     Ok(json_body(body))
 }
 
-async fn one_run(State(s): State<Shared>, Path(id): Path<i64>, uri: Uri) -> ApiResult {
+async fn one_run(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult {
+    let id: i64 = id_of("run", &id)?;
     of_run(&s, id, &uri, move |_, st| {
         let mut v = run_json(&st.run(id)?);
         let meta = st.run_meta(id)?;
@@ -286,10 +294,11 @@ fn kpi_json(r: &KpiRow) -> Value {
 
 async fn kpis(
     State(s): State<Shared>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     uri: Uri,
 ) -> ApiResult {
+    let id: i64 = id_of("run", &id)?;
     let q = params(q, &["name", "scope", "from_s", "to_s"])?;
     let filter = KpiFilter {
         name: q.get("name").cloned(),
@@ -353,7 +362,8 @@ fn latest_of(s: &AppState, st: &PooledStore<'_>, id: i64) -> Result<Value, ApiEr
     }))
 }
 
-async fn latest(State(s): State<Shared>, Path(id): Path<i64>, uri: Uri) -> ApiResult {
+async fn latest(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult {
+    let id: i64 = id_of("run", &id)?;
     of_run(&s, id, &uri, move |s, st| latest_of(s, st, id)).await
 }
 
@@ -435,10 +445,11 @@ fn area(q: &HashMap<String, String>) -> Result<Area, ApiError> {
 
 async fn features(
     State(s): State<Shared>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     uri: Uri,
 ) -> ApiResult {
+    let id: i64 = id_of("run", &id)?;
     let q = params(q, &["bbox", "h3", "near", "radius_m", "kind", "limit"])?;
     let area = area(&q)?;
     let limit = match number(&q, "limit")? {
@@ -577,14 +588,20 @@ async fn list_jobs(State(s): State<Shared>) -> Json<Value> {
     Json(json!(s.jobs.all()))
 }
 
-async fn one_job(State(s): State<Shared>, Path(id): Path<u64>) -> ApiResult {
+async fn one_job(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let id: u64 = id_of("job", &id)?;
     match s.jobs.get(id) {
         Some(j) => Ok(Json(json!(j)).into_response()),
         None => Err(ApiError::not_found(format!("no job {id}"))),
     }
 }
 
-async fn cancel_job(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<u64>) -> ApiResult {
+async fn cancel_job(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id: u64 = id_of("job", &id)?;
     authorize(&s, &headers)?;
     match s.jobs.cancel(id) {
         Ok(j) => Ok(Json(json!(j)).into_response()),
@@ -627,9 +644,23 @@ async fn reverse(State(s): State<Shared>, Query(q): Query<HashMap<String, String
     Ok(Json(json!(g.reverse(p, r))).into_response())
 }
 
-async fn stream(State(s): State<Shared>, Path(id): Path<i64>, ws: WebSocketUpgrade) -> ApiResult {
+async fn stream(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult {
+    let id: i64 = id_of("run", &id)?;
     // Refuse an unknown run before upgrading, with a status the client can read.
     with_store(&s, move |st| Ok(st.run(id)?)).await?;
+    let ws = ws.map_err(|e| {
+        ApiError(
+            e.status(),
+            format!(
+                "this route is a WebSocket (ws://…/api/v1/runs/{id}/stream): {}",
+                e.body_text()
+            ),
+        )
+    })?;
     Ok(ws.on_upgrade(move |socket| follow(s, id, socket)))
 }
 

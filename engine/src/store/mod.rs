@@ -735,16 +735,7 @@ impl RunStore {
         let mut st = self.db(self.conn.prepare(
             "SELECT tick, sim_time_s, name, scope, coalesce(value, 'NaN'::DOUBLE), unit FROM kpis WHERE run_id = ? ORDER BY tick, name, scope",
         ))?;
-        let rows = self.db(st.query_map(params![id], |r| {
-            Ok(KpiRow {
-                tick: r.get::<_, u64>(0)?,
-                sim_time_s: r.get(1)?,
-                name: r.get(2)?,
-                scope: r.get(3)?,
-                value: r.get(4)?,
-                unit: r.get(5)?,
-            })
-        }))?;
+        let rows = self.db(st.query_map(params![id], queries::kpi_row))?;
         rows.map(|r| self.db(r)).collect()
     }
 

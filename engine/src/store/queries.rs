@@ -21,7 +21,8 @@ pub struct KpiFilter {
     pub after_tick: Option<u64>,
 }
 
-fn kpi_row(r: &duckdb::Row<'_>) -> duckdb::Result<KpiRow> {
+/// A KPI row from `tick, sim_time_s, name, scope, value, unit`.
+pub(super) fn kpi_row(r: &duckdb::Row<'_>) -> duckdb::Result<KpiRow> {
     Ok(KpiRow {
         tick: r.get::<_, u64>(0)?,
         sim_time_s: r.get(1)?,
