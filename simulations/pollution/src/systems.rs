@@ -483,8 +483,11 @@ pub(crate) fn trace_when_due(
     mut sim: ResMut<PollutionSim>,
     rng: Res<SimRng>,
     sources: Query<SourceItem, Without<Vehicle>>,
-    stations: Query<(&Sensor, &Position), Without<Vehicle>>,
-    feeds: Option<Res<citytwin_engine::feeds::Feeds>>,
+    // What `readings = "feeds"` reads: the stations and the scene's feeds.
+    (stations, feeds): (
+        Query<(&Sensor, &Position), Without<Vehicle>>,
+        Option<Res<citytwin_engine::feeds::Feeds>>,
+    ),
     mut kpis: ResMut<Kpis>,
     mut events: ResMut<EventLog>,
 ) {
