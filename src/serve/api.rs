@@ -2,14 +2,10 @@
 //! features); every error is `{"error": "..."}` with a status that says whose fault it was.
 //! Store reads run on the blocking pool, each on a connection of its own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -20,29 +16,22 @@ use citytwin_engine::store::{KpiFilter, KpiRow, StoreError};
 use serde_json::{Value, json};
 
 use super::cache::Lookup;
-use super::geojson::{self, Area};
-use super::{AppState, PooledStore};
+use super::geojson;
+use super::{AppState, PooledStore, features, stream};
 
-type Shared = Arc<AppState>;
+pub(super) type Shared = Arc<AppState>;
 
 /// The OpenAPI 3.1 description of these routes.
 pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 
-/// At most this many features in one answer (a request may ask for fewer).
-const MAX_FEATURES: usize = 10_000;
-/// Candidates read from the store for one spatial question, before the exact test.
-const MAX_CANDIDATES: usize = 200_000;
-/// How often a KPI stream looks for new samples.
-const STREAM_POLL: Duration = Duration::from_millis(250);
-
 /// An error answer.
-pub(crate) struct ApiError(StatusCode, String);
+pub(crate) struct ApiError(pub(super) StatusCode, pub(super) String);
 
 impl ApiError {
-    fn bad(message: impl Into<String>) -> Self {
+    pub(super) fn bad(message: impl Into<String>) -> Self {
         Self(StatusCode::BAD_REQUEST, message.into())
     }
-    fn not_found(message: impl Into<String>) -> Self {
+    pub(super) fn not_found(message: impl Into<String>) -> Self {
         Self(StatusCode::NOT_FOUND, message.into())
     }
 }
@@ -69,10 +58,10 @@ impl From<StoreError> for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(super) type ApiResult = Result<Response, ApiError>;
 
 /// Run `f` on a connection of its own, off the async threads.
-async fn with_store<T: Send + 'static>(
+pub(super) async fn with_store<T: Send + 'static>(
     state: &Shared,
     f: impl FnOnce(&PooledStore<'_>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -92,7 +81,10 @@ async fn with_store<T: Send + 'static>(
 
 /// The query string, refusing names the route does not know (a typo would otherwise be
 /// silently ignored and answer a different question).
-fn params(q: HashMap<String, String>, known: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+pub(super) fn params(
+    q: HashMap<String, String>,
+    known: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
     let mut unknown: Vec<&String> = q.keys().filter(|k| !known.contains(&k.as_str())).collect();
     if !unknown.is_empty() {
         unknown.sort();
@@ -109,7 +101,7 @@ fn params(q: HashMap<String, String>, known: &[&str]) -> Result<HashMap<String, 
     Ok(q)
 }
 
-fn number(q: &HashMap<String, String>, key: &str) -> Result<Option<f64>, ApiError> {
+pub(super) fn number(q: &HashMap<String, String>, key: &str) -> Result<Option<f64>, ApiError> {
     q.get(key)
         .map(|v| {
             v.trim()
@@ -121,12 +113,12 @@ fn number(q: &HashMap<String, String>, key: &str) -> Result<Option<f64>, ApiErro
         .transpose()
 }
 
-fn lonlat(key: &str, text: &str) -> Result<LonLat, ApiError> {
+pub(super) fn lonlat(key: &str, text: &str) -> Result<LonLat, ApiError> {
     crate::locate::parse_lonlat(text).map_err(|e| ApiError::bad(format!("{key}: {e}")))
 }
 
 /// A run or job id from the path, or a 400 saying it is not one.
-fn id_of<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, ApiError> {
+pub(super) fn id_of<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, ApiError> {
     text.parse()
         .map_err(|_| ApiError::bad(format!("'{text}' is not a {what} id (a whole number)")))
 }
@@ -141,8 +133,8 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
         ("/api/v1/runs/{id}", get(one_run)),
         ("/api/v1/runs/{id}/kpis", get(kpis)),
         ("/api/v1/runs/{id}/latest", get(latest)),
-        ("/api/v1/runs/{id}/features", get(features)),
-        ("/api/v1/runs/{id}/stream", get(stream)),
+        ("/api/v1/runs/{id}/features", get(features::features)),
+        ("/api/v1/runs/{id}/stream", get(stream::stream)),
         ("/api/v1/live", get(live)),
         ("/api/v1/jobs", get(list_jobs)),
         ("/api/v1/jobs/{id}", get(one_job).delete(cancel_job)),
@@ -230,7 +222,7 @@ fn json_body(body: Bytes) -> Response {
 /// before and is still fresh, else by `f` on a connection of its own. The answer is kept for
 /// good when the run had ended before `f` read anything (its rows are then final), and for
 /// [`ResponseCache::FRESH`](super::cache::ResponseCache::FRESH) while it runs.
-async fn of_run(
+pub(super) async fn of_run(
     s: &Shared,
     id: i64,
     uri: &Uri,
@@ -315,7 +307,7 @@ async fn kpis(
 }
 
 /// The scene frame of run `id`, read once.
-fn frame(s: &AppState, st: &PooledStore<'_>, id: i64) -> Result<GeoFrame, ApiError> {
+pub(super) fn frame(s: &AppState, st: &PooledStore<'_>, id: i64) -> Result<GeoFrame, ApiError> {
     if let Some(f) = s.frames.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
         return Ok(f.clone());
     }
@@ -379,111 +371,6 @@ async fn live(State(s): State<Shared>) -> ApiResult {
     let st2 = s.clone();
     let state = with_store(&s, move |st| latest_of(&st2, st, run)).await?;
     Ok(Json(json!({"job": job, "state": state})).into_response())
-}
-
-/// The area a features request asks about.
-fn area(q: &HashMap<String, String>) -> Result<Area, ApiError> {
-    let given: Vec<&str> = ["bbox", "h3", "near"]
-        .into_iter()
-        .filter(|k| q.contains_key(*k))
-        .collect();
-    if given.len() != 1 {
-        return Err(ApiError::bad(format!(
-            "give exactly one of bbox=MIN_LON,MIN_LAT,MAX_LON,MAX_LAT, h3=CELL or near=LON,LAT (got {})",
-            if given.is_empty() {
-                "none".to_string()
-            } else {
-                given.join(" and ")
-            }
-        )));
-    }
-    if q.contains_key("radius_m") && given[0] != "near" {
-        return Err(ApiError::bad("radius_m goes with near=LON,LAT"));
-    }
-    Ok(match given[0] {
-        "bbox" => {
-            let text = &q["bbox"];
-            let v: Vec<f64> = text
-                .split(',')
-                .map(|x| x.trim().parse::<f64>())
-                .collect::<Result<_, _>>()
-                .map_err(|_| {
-                    ApiError::bad(format!(
-                        "bbox: '{text}' is not four numbers MIN_LON,MIN_LAT,MAX_LON,MAX_LAT"
-                    ))
-                })?;
-            let [w, s, e, n] = v[..] else {
-                return Err(ApiError::bad(format!(
-                    "bbox: '{text}' has {} numbers, not four (MIN_LON,MIN_LAT,MAX_LON,MAX_LAT)",
-                    v.len()
-                )));
-            };
-            if !(LonLat::new(w, s).is_valid() && LonLat::new(e, n).is_valid()) || w >= e || s >= n {
-                return Err(ApiError::bad(format!(
-                    "bbox: '{text}' is not a box on the globe (west < east within -180..180, south < north within -90..90)"
-                )));
-            }
-            Area::Bbox([w, s, e, n])
-        }
-        "h3" => {
-            let text = q["h3"].trim();
-            let cell = text.parse::<h3o::CellIndex>().map_err(|e| {
-                ApiError::bad(format!("h3: '{text}' is not an H3 cell index ({e})"))
-            })?;
-            Area::Cell(cell)
-        }
-        _ => {
-            let p = lonlat("near", &q["near"])?;
-            let r = number(q, "radius_m")?.unwrap_or(100.0);
-            if !(r > 0.0 && r <= 50_000.0) {
-                return Err(ApiError::bad(format!("radius_m: {r} is not in 0..50000 m")));
-            }
-            Area::Near(p, r)
-        }
-    })
-}
-
-async fn features(
-    State(s): State<Shared>,
-    Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    uri: Uri,
-) -> ApiResult {
-    let id: i64 = id_of("run", &id)?;
-    let q = params(q, &["bbox", "h3", "near", "radius_m", "kind", "limit"])?;
-    let area = area(&q)?;
-    let limit = match number(&q, "limit")? {
-        None => 1000,
-        Some(l) if l >= 1.0 && l <= MAX_FEATURES as f64 && l.fract() == 0.0 => l as usize,
-        Some(l) => {
-            return Err(ApiError::bad(format!(
-                "limit: {l} is not a whole number in 1..{MAX_FEATURES}"
-            )));
-        }
-    };
-    let kind = q.get("kind").cloned();
-    of_run(&s, id, &uri, move |s, st| {
-        let frame = frame(s, st, id)?;
-        let bbox = geojson::candidate_box(&area, &frame);
-        let rows = st.features_in(id, bbox, kind.as_deref(), MAX_CANDIDATES)?;
-        let capped = rows.len() >= MAX_CANDIDATES;
-        let (found, notes) = geojson::select(rows, &area, &frame);
-        let matched = found.len();
-        let features: Vec<Value> = found
-            .iter()
-            .take(limit)
-            .map(|(row, g, d)| geojson::feature(row, g, *d, &frame))
-            .collect();
-        Ok(json!({
-            "type": "FeatureCollection",
-            "run": id,
-            "matched": matched,
-            "truncated": capped || matched > limit,
-            "notes": notes,
-            "features": features,
-        }))
-    })
-    .await
 }
 
 /// `Authorization: Bearer <token>`, compared in constant time.
@@ -644,96 +531,6 @@ async fn reverse(State(s): State<Shared>, Query(q): Query<HashMap<String, String
     Ok(Json(json!(g.reverse(p, r))).into_response())
 }
 
-async fn stream(
-    State(s): State<Shared>,
-    Path(id): Path<String>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> ApiResult {
-    let id: i64 = id_of("run", &id)?;
-    // Refuse an unknown run before upgrading, with a status the client can read.
-    with_store(&s, move |st| Ok(st.run(id)?)).await?;
-    let ws = ws.map_err(|e| {
-        ApiError(
-            e.status(),
-            format!(
-                "this route is a WebSocket (ws://…/api/v1/runs/{id}/stream): {}",
-                e.body_text()
-            ),
-        )
-    })?;
-    Ok(ws.on_upgrade(move |socket| follow(s, id, socket)))
-}
-
-/// Send run `id`'s KPI samples as they are recorded: one message per sampled tick,
-/// `{"run", "tick", "sim_time_s", "kpis": [{name, scope, value, unit}]}`, from the first, then a
-/// last `{"run", "end": true, "status"}` when the run has ended and every sample is sent.
-async fn follow(s: Shared, id: i64, mut socket: WebSocket) {
-    let mut after: Option<u64> = None;
-    loop {
-        let filter = KpiFilter {
-            after_tick: after,
-            ..Default::default()
-        };
-        let read = with_store(&s, move |st| {
-            let status = st.run(id)?.status;
-            let rows = st.kpis_where(id, &filter)?;
-            Ok((status, rows))
-        })
-        .await;
-        let (status, rows) = match read {
-            Ok(x) => x,
-            Err(ApiError(_, m)) => {
-                let _ = socket
-                    .send(Message::Text(
-                        json!({"run": id, "error": m}).to_string().into(),
-                    ))
-                    .await;
-                return;
-            }
-        };
-        let mut by_tick: BTreeMap<u64, Vec<&KpiRow>> = BTreeMap::new();
-        for r in &rows {
-            by_tick.entry(r.tick).or_default().push(r);
-        }
-        for (tick, rs) in by_tick {
-            let msg = json!({
-                "run": id,
-                "tick": tick,
-                "sim_time_s": rs[0].sim_time_s,
-                "kpis": rs.iter().map(|r| json!({"name": r.name, "scope": r.scope, "value": r.value, "unit": r.unit})).collect::<Vec<_>>(),
-            });
-            if socket
-                .send(Message::Text(msg.to_string().into()))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            after = Some(tick);
-        }
-        // Rows written before the status changed are all read by now: the status was read
-        // first, in the same pass.
-        if status != "running" || s.jobs.stopping.load(Ordering::Relaxed) {
-            let _ = socket
-                .send(Message::Text(
-                    json!({"run": id, "end": true, "status": status})
-                        .to_string()
-                        .into(),
-                ))
-                .await;
-            let _ = socket.send(Message::Close(None)).await;
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(STREAM_POLL) => {}
-            m = socket.recv() => match m {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -749,32 +546,5 @@ mod tests {
         documented.sort();
         served.sort();
         assert_eq!(documented, served);
-    }
-
-    #[test]
-    fn a_features_request_names_what_is_wrong() {
-        let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        let msg = |r: Result<Area, ApiError>| r.err().map(|e| e.1).unwrap_or_default();
-        assert!(msg(area(&q(&[]))).contains("exactly one"));
-        assert!(msg(area(&q(&[("bbox", "1,2,3"), ("near", "1,2")]))).contains("bbox and near"));
-        assert!(msg(area(&q(&[("bbox", "1,2,3")]))).contains("3 numbers"));
-        assert!(msg(area(&q(&[("bbox", "3,2,1,4")]))).contains("not a box"));
-        assert!(msg(area(&q(&[("h3", "zz")]))).contains("not an H3 cell"));
-        assert!(msg(area(&q(&[("near", "1,2"), ("radius_m", "-5")]))).contains("radius_m"));
-        assert!(
-            msg(area(&q(&[("bbox", "1,2,3,4"), ("radius_m", "5")]))).contains("goes with near")
-        );
-        assert!(matches!(area(&q(&[("near", "117.2,31.8")])), Ok(Area::Near(_, r)) if r == 100.0));
-        let e = params(q(&[("bbx", "1")]), &["bbox"]).err().unwrap();
-        assert!(
-            e.1.contains("unknown parameter 'bbx'") && e.1.contains("bbox"),
-            "{}",
-            e.1
-        );
     }
 }

@@ -9,8 +9,10 @@
 
 mod api;
 mod cache;
+mod features;
 mod geojson;
 mod jobs;
+mod stream;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
