@@ -190,7 +190,8 @@ fn run_round_trips_through_the_store_and_exports() {
     let files = store
         .export(out.run_id, &csv_dir, ExportFormat::Csv)
         .unwrap();
-    assert_eq!(files.len(), 6);
+    assert_eq!(files.len(), 7);
+    assert!(files.iter().any(|f| f.ends_with("readings.csv")));
     // Maps: every walker counted in some H3 cell at ticks 0, 10, …, 50.
     let map = store.field(out.run_id, "walkers.count").unwrap();
     let ticks: std::collections::BTreeSet<u64> = map.iter().map(|r| r.tick).collect();
@@ -315,4 +316,39 @@ fn a_run_whose_process_died_is_marked_failed_on_next_open() {
     let r = s.run(id).unwrap();
     assert_eq!(r.status, "failed");
     assert!(r.error.unwrap().contains("without closing"));
+}
+
+#[test]
+fn a_version_2_store_is_migrated_on_opening_and_can_be_absorbed() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = walker_scene(dir.path(), "", 20.0);
+    let old = dir.path().join("old.duckdb");
+    let out = run(&scene, &old);
+    // Make it a store as version 2 wrote it: no readings table.
+    {
+        let db = duckdb::Connection::open(&old).unwrap();
+        db.execute_batch(
+            "DROP TABLE readings; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    // Absorbing it copies its runs (it has no readings to copy).
+    let new = RunStore::open(dir.path().join("new.duckdb")).unwrap();
+    assert_eq!(new.absorb(&old).unwrap(), vec![1]);
+    assert_eq!(new.run(1).unwrap().state_hash, out.state_hash);
+    // Opening it brings it to version 3, its runs intact.
+    {
+        let st = RunStore::open(&old).unwrap();
+        assert_eq!(st.run(out.run_id).unwrap().state_hash, out.state_hash);
+        assert!(st.readings(out.run_id).unwrap().is_empty());
+    }
+    let db = duckdb::Connection::open(&old).unwrap();
+    let v: String = db
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(v, "3");
 }

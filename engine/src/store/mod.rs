@@ -28,11 +28,13 @@ use duckdb::{Connection, params};
 
 mod checkpoints;
 mod queries;
+mod readings;
 pub use checkpoints::CheckpointRow;
 pub use queries::KpiFilter;
+pub use readings::{Channel, READING_STATUSES, ReadingRow, RecordedMessage};
 
 /// Schema version written in `meta`; a store with another version is refused, not altered.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A run-store failure.
 #[derive(Debug, thiserror::Error)]
@@ -292,6 +294,11 @@ CREATE TABLE IF NOT EXISTS fields (
     run_id BIGINT NOT NULL, tick UBIGINT NOT NULL, sim_time_s DOUBLE NOT NULL, name VARCHAR NOT NULL,
     h3 UBIGINT NOT NULL, value DOUBLE NOT NULL, unit VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS readings (
+    run_id BIGINT NOT NULL, seq UBIGINT NOT NULL, feed UINTEGER NOT NULL, channel VARCHAR NOT NULL,
+    origin VARCHAR NOT NULL, arrival_s DOUBLE, payload VARCHAR NOT NULL, status VARCHAR NOT NULL,
+    detail VARCHAR, station VARCHAR, quantity VARCHAR, time_s DOUBLE, value DOUBLE, unit VARCHAR
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
     run_id BIGINT NOT NULL, tick UBIGINT NOT NULL, sim_time_s DOUBLE NOT NULL,
     state_hash VARCHAR NOT NULL, image BLOB NOT NULL
@@ -305,8 +312,19 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS fork_tick UBIGINT;
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
 ";
 
+/// Version 2 stores lacked the readings table (which `SCHEMA` creates).
+const MIGRATE_FROM_2: &str = "UPDATE meta SET value = '3' WHERE key = 'schema_version';";
+
 /// The tables a run owns rows in, for export (checkpoints are the engine's own, and binary).
-pub const RUN_TABLES: [&str; 6] = ["runs", "features", "kpis", "snapshots", "events", "fields"];
+pub const RUN_TABLES: [&str; 7] = [
+    "runs",
+    "features",
+    "kpis",
+    "snapshots",
+    "events",
+    "fields",
+    "readings",
+];
 
 /// An open run store.
 pub struct RunStore {
@@ -387,6 +405,9 @@ impl RunStore {
                 let found = v.parse::<i64>().unwrap_or(-1);
                 if found == 1 {
                     self.db(self.conn.execute_batch(MIGRATE_FROM_1))?;
+                }
+                if found == 1 || found == 2 {
+                    self.db(self.conn.execute_batch(MIGRATE_FROM_2))?;
                 } else if found != SCHEMA_VERSION {
                     return Err(StoreError::Version {
                         path: self.path.clone(),
@@ -450,6 +471,14 @@ impl RunStore {
                 .db(st.query_map([], |r| r.get(0)))?
                 .map(|r| self.db(r))
                 .collect::<Result<_, _>>()?;
+            // A store of an older schema lacks the newer tables (readings): copy what it has.
+            let mut st = self.db(self
+                .conn
+                .prepare("SELECT table_name FROM duckdb_tables() WHERE database_name = 'other'"))?;
+            let present: Vec<String> = self
+                .db(st.query_map([], |r| r.get(0)))?
+                .map(|r| self.db(r))
+                .collect::<Result<_, _>>()?;
             let mut new_ids = Vec::new();
             for id in old {
                 let new: i64 = self.db(self.conn.query_row(
@@ -459,6 +488,9 @@ impl RunStore {
                 ))?;
                 let mut sql = String::from("BEGIN TRANSACTION;\n");
                 for t in RUN_TABLES.iter().chain(&["checkpoints"]) {
+                    if !present.iter().any(|p| p == t) {
+                        continue;
+                    }
                     sql += &format!(
                         "INSERT INTO {t} SELECT {new}, * EXCLUDE (run_id) FROM other.{t} WHERE run_id = {id};\n"
                     );
@@ -824,6 +856,7 @@ impl RunStore {
             let order = match t {
                 "runs" => "",
                 "features" => "ORDER BY entity",
+                "readings" => "ORDER BY seq",
                 _ => "ORDER BY tick",
             };
             self.db(self.conn.execute_batch(&format!(
