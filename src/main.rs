@@ -49,6 +49,11 @@ enum Command {
         /// The run store to write (default: the scene's `output.store`).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Keep pace with the wall clock: this many simulated seconds per wall second (1 is
+        /// real time). A scene with live (MQTT) feeds runs at 1 unless told; others run as
+        /// fast as they can.
+        #[arg(long, value_parser = parse_speed)]
+        speed: Option<f64>,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -364,8 +369,9 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             scene,
             seed,
             out,
+            speed,
             quiet,
-        } => run(&scene, seed, out, quiet),
+        } => run(&scene, seed, out, speed, quiet),
         Command::Check { scene } => check(&scene).map(|_| std::process::ExitCode::SUCCESS),
         Command::Replay {
             run,
@@ -522,13 +528,24 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
     }
 }
 
+/// `--speed`: a positive, finite number of simulated seconds per wall second.
+pub(crate) fn parse_speed(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .ok_or_else(|| "give a positive number of simulated seconds per wall second".to_string())
+}
+
 fn run(
     scene_path: &Path,
     seed: Option<u64>,
     out: Option<PathBuf>,
+    speed: Option<f64>,
     quiet: bool,
 ) -> Result<std::process::ExitCode> {
     let scene = Scene::load(scene_path)?;
+    let live = scene.feeds.iter().any(|f| f.mqtt.is_some());
+    let pace = speed.or(live.then_some(1.0));
     let registry = registry();
     let store_path = out.unwrap_or_else(|| scene.store_path());
     let stop = Arc::new(AtomicBool::new(false));
@@ -562,7 +579,7 @@ fn run(
             store,
             stop,
             fork: None,
-            pace: None,
+            pace,
             on_start: None,
         },
         &mut |t, end| {
@@ -592,6 +609,15 @@ fn check(scene_path: &Path) -> Result<()> {
         );
         for (kind, (n, lines)) in &feeds.bad {
             println!("  {n} {kind}, e.g. {}", lines.join("; "));
+        }
+    }
+    for (i, f) in scene.feeds.iter().enumerate() {
+        if let Some(url) = &f.mqtt {
+            println!(
+                "feed[{i}]: live from {} (late when over {} s behind the clock; `run` keeps real time)",
+                url.get_ref(),
+                f.max_delay_s.get_ref()
+            );
         }
     }
     // Address layers feed the gazetteer, not the world: read them here so `check` finds their

@@ -65,6 +65,17 @@ pub fn print_run(scene: &Scene, o: &RunOutcome) {
             vec!["store".into(), o.store_path.display().to_string()],
         ],
     );
+    for l in &o.feed_links {
+        let outages = match (l.outages, &l.last_error) {
+            (0, _) => String::new(),
+            (n, Some(e)) => format!(", {n} outage(s), last: {e}"),
+            (n, None) => format!(", {n} outage(s)"),
+        };
+        println!(
+            "feed[{}] {}: {} message(s){outages}",
+            l.feed, l.url, l.received
+        );
+    }
     if !o.final_kpis.is_empty() {
         print_kpis(
             "KPIs at the end:",

@@ -117,6 +117,113 @@ fn a_feed_file_without_its_columns_is_named_in_the_error() {
     );
 }
 
+/// Write FEED's rows as a Parquet file, each column through a DuckDB expression of the text.
+fn feed_as_parquet(path: &std::path::Path, time: &str, value: &str, unit: bool) {
+    let db = duckdb::Connection::open_in_memory().unwrap();
+    db.execute_batch(
+        "CREATE TABLE r (time VARCHAR, station VARCHAR, quantity VARCHAR, value VARCHAR, unit VARCHAR)",
+    )
+    .unwrap();
+    let mut app = db.appender("r").unwrap();
+    for line in FEED.lines().skip(1).filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split(',').collect();
+        app.append_row(duckdb::params![f[0], f[1], f[2], f[3], f[4]])
+            .unwrap();
+    }
+    app.flush().unwrap();
+    drop(app);
+    let unit = if unit { ", unit" } else { "" };
+    db.execute_batch(&format!(
+        "COPY (SELECT {time} AS time, station, quantity, {value} AS value{unit} FROM r) TO '{}' (FORMAT PARQUET)",
+        path.display()
+    ))
+    .unwrap();
+}
+
+#[test]
+fn parquet_feeds_are_read_as_their_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv_scene = scene(dir.path(), Some(FEED));
+    let mut csv = run(&csv_scene);
+    let csv_bad: Vec<(&str, u64)> = {
+        let f = csv.world().resource::<citytwin_engine::feeds::Feeds>();
+        f.bad.iter().map(|(k, (n, _))| (*k, *n)).collect()
+    };
+    assert_eq!(csv_bad.len(), 5);
+    let csv_hash = csv.state_hash();
+    let text = std::fs::read_to_string(&csv_scene.path).unwrap();
+    let pq = dir.path().join("feed.parquet");
+    std::fs::write(&csv_scene.path, text.replace("feed.csv", "feed.parquet")).unwrap();
+    // Times as seconds and values as text, as in the CSV; then as instants (the scene starts
+    // at 07:30 in Shanghai, 23:30 UTC the day before) and doubles, as a logger would write.
+    for (time, value) in [
+        ("CAST(time AS DOUBLE)", "value"),
+        (
+            "CAST(TIMESTAMP '2026-07-14 23:30:00' + to_seconds(CAST(time AS DOUBLE)) AS TIMESTAMPTZ)",
+            "TRY_CAST(value AS DOUBLE)",
+        ),
+    ] {
+        feed_as_parquet(&pq, time, value, true);
+        let mut sim = run(&Scene::load(&csv_scene.path).unwrap());
+        let f = sim.world().resource::<citytwin_engine::feeds::Feeds>();
+        let bad: Vec<(&str, u64)> = f.bad.iter().map(|(k, (n, _))| (*k, *n)).collect();
+        assert_eq!(bad, csv_bad, "{time}");
+        assert!(
+            f.bad["malformed"].1[0].contains("feed.parquet row 24"),
+            "{:?}",
+            f.bad["malformed"]
+        );
+        assert_eq!(sim.state_hash(), csv_hash, "{time}");
+    }
+    // A Parquet file without a column is an error naming it, as a CSV's is.
+    feed_as_parquet(&pq, "time", "value", false);
+    let e = Sim::build(
+        &Scene::load(&csv_scene.path).unwrap(),
+        &registry(),
+        SimOptions::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        e.contains("feed.parquet") && e.contains("no column 'unit'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_recorded_run_stores_every_reading_it_took_in_good_or_bad() {
+    use citytwin_engine::store::{Channel, RunStore};
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path(), Some(FEED));
+    let store = dir.path().join("runs.duckdb");
+    let out = common::record(&scene.path, &store);
+    let rows = RunStore::open(&store)
+        .unwrap()
+        .readings(out.run_id)
+        .unwrap();
+    assert_eq!(rows.len(), 28);
+    assert_eq!(rows.iter().filter(|r| r.status == "ok").count(), 23);
+    // In file order, each with its line; the bad ones with why.
+    assert!(
+        rows.iter()
+            .enumerate()
+            .all(|(i, r)| r.seq == i as u64 && r.channel == Channel::File && r.arrival_s.is_none())
+    );
+    let lots = rows.iter().find(|r| r.status == "malformed").unwrap();
+    assert!(lots.origin.ends_with("feed.csv:27"), "{lots:?}");
+    assert_eq!(lots.payload, "360,HF-RG1,rain,lots,mm/h");
+    assert_eq!(lots.detail.as_deref(), Some("value 'lots' is not a number"));
+    let wl = rows
+        .iter()
+        .find(|r| r.station.as_deref() == Some("HF-WL1"))
+        .unwrap();
+    assert_eq!(
+        (wl.time_s, wl.value, wl.unit.as_deref()),
+        (Some(300.0), Some(0.12), Some("m"))
+    );
+}
+
 #[test]
 fn check_lists_the_feeds_and_where_their_bad_readings_are() {
     let dir = tempfile::tempdir().unwrap();

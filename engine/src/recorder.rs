@@ -27,7 +27,8 @@ use crate::clock::SimClock;
 use crate::index::SpatialIndex;
 use crate::model::{FeatureId, Kind, Position, Shape, Vehicle};
 use crate::store::{
-    EventRow, FeatureRow, FieldRow, KpiRow, RunStatus, RunStore, SnapshotRow, StoreError,
+    EventRow, FeatureRow, FieldRow, KpiRow, ReadingRow, RunStatus, RunStore, SnapshotRow,
+    StoreError,
 };
 use crate::wkb::to_wkb;
 
@@ -300,6 +301,7 @@ enum Msg {
     Snapshots(Vec<SnapshotRow>),
     Events(Vec<EventRow>),
     Fields(Vec<FieldRow>),
+    Readings(Vec<ReadingRow>),
     Progress(u64),
     Checkpoint {
         tick: u64,
@@ -399,6 +401,12 @@ impl Recorder {
         );
     }
 
+    /// Record the readings the feeds took in (see [`crate::feeds`]).
+    pub fn record_readings(&mut self, rows: Vec<ReadingRow>) {
+        let n = rows.len();
+        self.send(Msg::Readings(rows), n);
+    }
+
     /// Record the model's features (once, at the start of a run).
     pub fn record_features(&mut self, world: &mut World) {
         let rows = feature_rows(world);
@@ -476,6 +484,7 @@ fn writer_loop(
             Vec::new(),
             None,
         );
+        let mut readings = Vec::new();
         let mut checkpoints = Vec::new();
         for m in group {
             match m {
@@ -484,6 +493,7 @@ fn writer_loop(
                 Msg::Snapshots(r) => snapshots.extend(r),
                 Msg::Events(r) => events.extend(r),
                 Msg::Fields(r) => fields.extend(r),
+                Msg::Readings(r) => readings.extend(r),
                 Msg::Progress(t) => progress = Some(t),
                 Msg::Checkpoint {
                     tick,
@@ -499,6 +509,9 @@ fn writer_loop(
             }
             if !kpis.is_empty() {
                 store.append_kpis(run, &kpis)?;
+            }
+            if !readings.is_empty() {
+                store.append_readings(run, &readings)?;
             }
             if !snapshots.is_empty() {
                 store.append_snapshots(run, &snapshots)?;

@@ -82,15 +82,26 @@ pub fn scene_of_run(store: &RunStore, run: i64) -> Result<(Scene, RunMeta), Repl
     Ok((scene, meta))
 }
 
-fn build(scene: &Scene, meta: &RunMeta, registry: &ModuleRegistry) -> Result<Sim, ReplayError> {
-    Ok(Sim::build(
+/// Run `run`'s world made again: its scene and seed, and the live messages it took in.
+fn build(
+    store: &RunStore,
+    run: i64,
+    scene: &Scene,
+    meta: &RunMeta,
+    registry: &ModuleRegistry,
+) -> Result<Sim, ReplayError> {
+    let mut sim = Sim::build(
         scene,
         registry,
         SimOptions {
             seed: Some(meta.seed),
             strict_schedule: false,
         },
-    )?)
+    )?;
+    if let Some(mut live) = sim.live_feeds() {
+        live.replay(store.recorded_messages(run)?);
+    }
+    Ok(sim)
 }
 
 fn observed(run: i64) -> ReplayError {
@@ -154,7 +165,7 @@ pub fn sim_at(
         None => None,
     };
     let (scene, meta) = scene_of_run(store, run)?;
-    let mut sim = build(&scene, &meta, registry)?;
+    let mut sim = build(store, run, &scene, &meta, registry)?;
     // A fork starts from its own checkpoint at the fork tick: the ones before are its parent's.
     let floor = fork_tick.unwrap_or(0);
     let before = if exact_checkpoint || fork_tick == Some(tick) {

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::checkpoint::CheckpointError;
+use crate::feeds::live::{LinkError, LinkStatus};
 use crate::import::ImportReport;
 use crate::modules::ModuleRegistry;
 use crate::recorder::{Kpis, RecordConfig, Recorder, checkpoint_due, start_recording};
@@ -28,6 +29,9 @@ pub enum RunError {
     /// A fork's starting state could not be put into its world.
     #[error("the fork's starting state: {0}")]
     Checkpoint(#[from] CheckpointError),
+    /// A live feed's broker could not be subscribed to.
+    #[error(transparent)]
+    Feed(#[from] LinkError),
 }
 
 /// Where a fork starts: its parent run, and the world's state at the fork tick (a checkpoint
@@ -89,6 +93,8 @@ pub struct RunOutcome {
     pub import: ImportReport,
     /// The KPI values at the end.
     pub final_kpis: Vec<(String, String, f64, String)>,
+    /// How the live feeds' links did (empty without live feeds).
+    pub feed_links: Vec<LinkStatus>,
 }
 
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
@@ -128,6 +134,14 @@ pub fn run_scene(
         sim.restore(&f.image)?;
     }
     let store = req.store;
+    // Live feeds: a new run subscribes now, before it is registered (a broker that cannot be
+    // reached leaves no failed run behind); a fork takes in what its parent took in.
+    if let Some(mut live) = sim.live_feeds() {
+        match &req.fork {
+            Some(f) => live.replay(store.recorded_messages(f.parent)?),
+            None => live.connect()?,
+        }
+    }
     let store_path = store.path().to_path_buf();
     let meta = RunMeta {
         scene_name: scene.meta.name.clone(),
@@ -249,6 +263,7 @@ pub fn run_scene(
     };
     let sim_time_s = sim.clock().elapsed_s_at(ticks);
     let import = std::mem::take(&mut sim.import);
+    let feed_links = sim.live_feeds().map(|l| l.links()).unwrap_or_default();
     // Dropping the world drops the Recorder, which lets the writer drain and end.
     drop(sim);
     handle.finish(status, ticks, state_hash.as_deref(), error.as_deref())?;
@@ -264,5 +279,6 @@ pub fn run_scene(
         wall_s,
         import,
         final_kpis,
+        feed_links,
     })
 }

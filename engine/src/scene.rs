@@ -171,12 +171,23 @@ pub struct IncidentSpec {
     pub gps_sigma_m: f64,
 }
 
-/// One `[[feed]]`: a sensor feed replayed on the simulation clock (see [`crate::feeds`]).
+/// One `[[feed]]`: a sensor feed on the simulation clock (see [`crate::feeds`]): a file of
+/// readings, or a live MQTT subscription. Exactly one of `file` and `mqtt` is given.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedSpec {
-    /// The readings (CSV `time,station,quantity,value,unit`), relative to the scene.
-    pub file: Spanned<PathBuf>,
+    /// The readings, relative to the scene: CSV (`time,station,quantity,value,unit`) or
+    /// Parquet (`.parquet`, the same columns).
+    #[serde(default)]
+    pub file: Option<Spanned<PathBuf>>,
+    /// A live feed: `mqtt://HOST[:PORT]/TOPIC-FILTER` (port 1883 by default; the filter may
+    /// use `+` and `#`). Each message is one reading, as a CSV row or a JSON object.
+    #[serde(default)]
+    pub mqtt: Option<Spanned<String>>,
+    /// A live reading whose time is more than this behind the simulation clock when it
+    /// arrives is `late` (s).
+    #[serde(default = "five_minutes")]
+    pub max_delay_s: Spanned<f64>,
 }
 
 fn traffic_layer() -> String {
@@ -595,7 +606,42 @@ impl Scene {
             }
         }
         for (i, f) in self.feeds.iter().enumerate() {
-            self.check_file(&f.file, &format!("feed[{i}].file"))?;
+            let key = format!("feed[{i}]");
+            match (&f.file, &f.mqtt) {
+                (Some(file), None) => self.check_file(file, &format!("{key}.file"))?,
+                (None, Some(url)) => {
+                    crate::feeds::MqttUrl::parse(url.get_ref())
+                        .map_err(|m| self.error_at(url.span(), &format!("{key}.mqtt"), &m))?;
+                }
+                (Some(file), Some(_)) => {
+                    return Err(self.error_at(
+                        file.span(),
+                        &key,
+                        "give either `file` or `mqtt`, not both (one feed is one source)",
+                    ));
+                }
+                (None, None) => {
+                    // The i-th `[[feed]]` header, for its line.
+                    let at = self
+                        .source
+                        .match_indices("[[feed]]")
+                        .nth(i)
+                        .map_or(0, |(at, _)| at);
+                    return Err(self.error_at(
+                        at..at,
+                        &key,
+                        "a feed needs `file = \"readings.csv\"` or `mqtt = \"mqtt://host/topic/#\"`",
+                    ));
+                }
+            }
+            let d = *f.max_delay_s.get_ref();
+            if !(d.is_finite() && d >= 0.0) {
+                return Err(self.error_at(
+                    f.max_delay_s.span(),
+                    &format!("{key}.max_delay_s"),
+                    "must be zero or more seconds",
+                ));
+            }
         }
         if let Some(dem) = &self.dem {
             self.check_file(&dem.file, "dem.file")?;

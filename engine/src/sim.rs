@@ -85,8 +85,14 @@ impl Plugin for EnginePlugin {
             .add_systems(
                 SimStep,
                 (
+                    crate::feeds::live::take_live
+                        .in_set(SimSet::Ingest)
+                        .run_if(resource_exists::<crate::feeds::LiveFeeds>),
                     crate::feeds::deliver_feeds.in_set(SimSet::Scenario),
                     crate::feeds::feed_kpis.in_set(SimSet::Metrics),
+                    crate::feeds::record_readings
+                        .in_set(SimSet::Record)
+                        .after(recorder::record_fields),
                 )
                     .run_if(resource_exists::<crate::feeds::Feeds>),
             )
@@ -219,22 +225,37 @@ impl Sim {
         });
         let import = load_scene_data(scene, &frame, app.world_mut())?;
         if !scene.feeds.is_empty() {
-            let files: Vec<std::path::PathBuf> = scene
+            let files: Vec<(u32, std::path::PathBuf)> = scene
                 .feeds
                 .iter()
-                .map(|f| scene.resolve(f.file.get_ref()))
+                .enumerate()
+                .filter_map(|(i, f)| Some((i as u32, scene.resolve(f.file.as_ref()?.get_ref()))))
                 .collect();
-            let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+            let paths: Vec<(u32, &std::path::Path)> =
+                files.iter().map(|(i, p)| (*i, p.as_path())).collect();
             let feeds =
                 crate::feeds::Feeds::read(&paths, &scene.start, app.world_mut()).map_err(|e| {
-                    let spec = scene
-                        .feeds
+                    let (i, _) = files
                         .iter()
-                        .find(|f| scene.resolve(f.file.get_ref()) == e.path)
-                        .unwrap_or(&scene.feeds[0]);
-                    scene.error_at(spec.file.span(), "feed.file", &e.to_string())
+                        .find(|(_, p)| *p == e.path)
+                        .unwrap_or(&files[0]);
+                    let spec = &scene.feeds[*i as usize];
+                    let span = spec.file.as_ref().map_or(0..0, |f| f.span());
+                    scene.error_at(span, &format!("feed[{i}].file"), &e.to_string())
                 })?;
             app.insert_resource(feeds);
+            let live: Vec<(u32, crate::feeds::MqttUrl, f64)> = scene
+                .feeds
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| {
+                    let url = crate::feeds::MqttUrl::parse(f.mqtt.as_ref()?.get_ref()).ok()?;
+                    Some((i as u32, url, *f.max_delay_s.get_ref()))
+                })
+                .collect();
+            if !live.is_empty() {
+                app.insert_resource(crate::feeds::LiveFeeds::new(&live));
+            }
         }
         for (name, params) in &scene.simulations {
             let module = registry.simulation(name).ok_or_else(|| {
@@ -288,6 +309,15 @@ impl Sim {
             .run_system_cached(sync_spatial_index)
             .ok();
         Ok(sim)
+    }
+
+    /// The scene's live feeds, if it has any `[[feed]] mqtt` (see [`crate::feeds::live`]): a
+    /// new run connects them, a replay gives them the recorded messages. Until then they take
+    /// nothing in.
+    pub fn live_feeds(&mut self) -> Option<Mut<'_, crate::feeds::LiveFeeds>> {
+        self.app
+            .world_mut()
+            .get_resource_mut::<crate::feeds::LiveFeeds>()
     }
 
     /// The world.

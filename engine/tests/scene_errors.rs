@@ -305,3 +305,41 @@ fn dem_that_is_not_a_raster() {
         "{msg}"
     );
 }
+
+#[test]
+fn live_feed_with_a_bad_address() {
+    expect_error(
+        "[output]",
+        "[[feed]]\nmqtt = \"mqtts://broker.city/rain/#\"\n\n[output]",
+        "mqtt = ",
+        &["feed[0].mqtt", "TLS is not built in"],
+    );
+    expect_error(
+        "[output]",
+        "[[feed]]\nmqtt = \"mqtt://broker.city/rain/#/gauges\"\n\n[output]",
+        "mqtt = ",
+        &["feed[0].mqtt", "wildcard"],
+    );
+}
+
+#[test]
+fn feed_with_no_source_or_two() {
+    expect_error(
+        "[output]",
+        "[[feed]]\nmax_delay_s = 60.0\n\n[output]",
+        "[[feed]]",
+        &["feed[0]", "needs `file", "or `mqtt"],
+    );
+    expect_error(
+        "[output]",
+        "[[feed]]\nfile = \"dem.tif\"\nmqtt = \"mqtt://b/t\"\n\n[output]",
+        "file = \"dem.tif\"",
+        &["feed[0]", "not both"],
+    );
+    expect_error(
+        "[output]",
+        "[[feed]]\nmqtt = \"mqtt://b/t\"\nmax_delay_s = -1.0\n\n[output]",
+        "max_delay_s",
+        &["feed[0].max_delay_s", "zero or more"],
+    );
+}

@@ -40,7 +40,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SCENE")]
     pub live: Option<PathBuf>,
     /// Simulated seconds per wall second of the live run (1 is real time).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::parse_speed)]
     pub speed: f64,
     /// Address and port to listen on; loopback by default (`0.0.0.0:8080` serves a network,
     /// port 0 takes a free one).
@@ -193,12 +193,6 @@ fn load_scenes(paths: &[PathBuf]) -> Result<BTreeMap<String, Scene>> {
 /// Run `citytwin serve` until Ctrl-C (or SIGTERM); running what-ifs and the live run are then
 /// stopped and closed as interrupted.
 pub fn serve(a: ServeArgs) -> Result<()> {
-    if !(a.speed > 0.0 && a.speed.is_finite()) {
-        bail!(
-            "--speed {}: give a positive number of simulated seconds per wall second",
-            a.speed
-        );
-    }
     let token = read_token(a.token_file.as_deref())?;
     let scenes = load_scenes(&a.scenes)?;
     let live = a.live.as_deref().map(Scene::load).transpose()?;

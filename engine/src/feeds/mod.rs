@@ -1,22 +1,34 @@
-//! Sensor feeds: series of readings from files (CSV `time,station,quantity,value,unit`, the
-//! same shape as an incident's readings), replayed on the simulation clock.
+//! Sensor feeds: readings of the scene's sensors on the simulation clock, from files (CSV
+//! `time,station,quantity,value,unit`, the same shape as an incident's readings, or Parquet with
+//! those columns) and live from MQTT brokers.
 //!
-//! A scene names them as `[[feed]]` tables. They are read when the world is built:
+//! A scene names them as `[[feed]]` tables:
+//! - **Files** are read when the world is built.
+//! - **Live feeds** ([`live`]) are taken in as messages arrive: each step takes the messages
+//!   that came since the last one. A new run subscribes to the broker; a replay or fork of a
+//!   recorded run is given the messages that run took in, at the same steps, so it is
+//!   deterministic like any other run.
+//!
+//! Every reading, good or bad, goes to the run store's `readings` table (see
+//! [`crate::store::ReadingRow`]):
 //! - **Bad readings are counted, never fatal.** A reading is *malformed* (a value, time or unit
 //!   that cannot be read), from an *unknown station* (no sensor of the scene has its code),
 //!   *out of range* (negative rain, rain over 500 mm/h, a water level outside −20..100 m, a
 //!   negative concentration), a *duplicate* (the same station, quantity and time again) or
-//!   *late* (earlier than a reading of the same series before it in the file: a series only
-//!   moves forward). Each count is the `feed.bad` KPI with the kind as its scope. Only a file
-//!   that cannot be read, or lacks a column, stops the build.
+//!   *late*: earlier than a reading of the same series taken before it (a series only moves
+//!   forward), or, live, more than the feed's `max_delay_s` behind the clock when it arrives.
+//!   Each count is the `feed.bad` KPI with the kind as its scope. Only a file that cannot be
+//!   read, or lacks a column, stops the build.
 //! - **Delivery**: a reading holds from its time until the next reading of its series; the last
 //!   holds as long as the interval before it. Each step, `feed.<quantity>` (SI) is the KPI of
 //!   each station that has reported, and `feed.readings` counts the readings delivered so far.
 //! - **Rain gauges drive the rain**: a rain series of a rain-gauge sensor becomes that gauge's
 //!   [`Rainfall`], the series' mean over each step, which the flood interpolates between gauges.
 //!
-//! The series are part of the scene, so a replay reads them again; the state is only the
-//! clock, and the feeds need no checkpoint of their own.
+//! The files are part of the scene, so a replay reads them again; the live messages are part
+//! of the recorded run. A checkpoint need not hold the series: a world restored from one takes
+//! in, at its first step, every live message recorded up to then, each classified against the
+//! clock at its own arrival.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,9 +38,14 @@ use bevy::prelude::*;
 use crate::clock::SimClock;
 use crate::control::Rainfall;
 use crate::incident::observed::reading_to_si;
-use crate::incident::{IncidentError, READING_COLUMNS, csv_table, parse_num, parse_time};
+use crate::incident::{IncidentError, parse_num, parse_time};
 use crate::model::{Sensor, SensorKind};
-use crate::recorder::Kpis;
+use crate::recorder::{Kpis, Recorder};
+use crate::store::{Channel, ReadingRow};
+
+mod files;
+pub mod live;
+pub use live::{LinkStatus, LiveFeeds, MqttUrl};
 
 /// One series: a station's readings of one quantity, in time order, in SI.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,16 +113,22 @@ impl Series {
     }
 }
 
-/// The scene's feeds, read when the world is built.
+/// The scene's feeds: the series taken in so far, and the bad readings.
 #[derive(Resource, Debug, Default, Clone)]
 pub struct Feeds {
     /// Every series, ordered by (station, quantity).
     pub series: Vec<Series>,
     /// Bad readings by kind (`malformed`, `unknown_station`, `out_of_range`, `duplicate`,
-    /// `late`), with the first few lines of each for the report.
+    /// `late`), with the first few of each (where, and what was wrong) for the report.
     pub bad: BTreeMap<&'static str, (u64, Vec<String>)>,
-    /// The stations that are rain gauges.
-    gauges: Vec<String>,
+    /// The stations of the scene's sensors, sorted, and whether each is a rain gauge.
+    stations: Vec<(String, bool)>,
+    /// The scene's start, which readings' instants are relative to.
+    start: Option<jiff::ZonedDateTime>,
+    /// The readings taken in, in order, not yet handed to the run store.
+    intake: Vec<ReadingRow>,
+    /// Readings taken in so far.
+    taken: u64,
 }
 
 /// Whether `quantity` names rain intensity.
@@ -131,98 +154,198 @@ fn in_range(quantity: &str, unit: &str, v: f64) -> bool {
     }
 }
 
-impl Feeds {
-    /// The reading of `station`'s `quantity` in force at `t_s` (SI), if one holds then.
-    pub fn value_at(&self, station: &str, quantity: &str, t_s: f64) -> Option<f64> {
-        let i = self
-            .series
-            .binary_search_by(|s| {
-                (s.station.as_str(), s.quantity.as_str()).cmp(&(station, quantity))
-            })
-            .ok()?;
-        self.series[i].at(t_s).map(|(v, _)| v)
-    }
+/// A reading as its source gives it, before it is read.
+pub(crate) struct Incoming {
+    /// The `[[feed]]` it came through.
+    pub feed: u32,
+    /// File or MQTT.
+    pub channel: Channel,
+    /// Where it came from, for messages: `path:line`, or the topic.
+    pub origin: String,
+    /// The text as received.
+    pub payload: String,
+    /// Its five fields (`time,station,quantity,value,unit`), or what is wrong with it. An empty
+    /// time, live, is the moment of arrival.
+    pub fields: Result<Vec<String>, String>,
+    /// Live: (simulated time it arrived, s; how far behind the clock its time may be, s).
+    pub arrival: Option<(f64, f64)>,
+}
 
-    /// Read `files` for the sensors of `world`. Counts bad readings instead of failing.
-    pub fn read(
-        files: &[&Path],
-        start: &jiff::ZonedDateTime,
-        world: &mut World,
-    ) -> Result<Self, IncidentError> {
-        let mut sensors: BTreeMap<String, bool> = BTreeMap::new();
+impl Feeds {
+    /// Feeds for the sensors of `world`, with nothing taken in yet.
+    pub fn new(start: &jiff::ZonedDateTime, world: &mut World) -> Self {
+        let mut stations: BTreeMap<String, bool> = BTreeMap::new();
         let mut q = world.query::<&Sensor>();
         for s in q.iter(world) {
             let gauge = matches!(s.kind, SensorKind::RainGauge);
-            *sensors.entry(s.station.clone()).or_default() |= gauge;
+            *stations.entry(s.station.clone()).or_default() |= gauge;
         }
-        let mut feeds = Feeds {
-            gauges: sensors
-                .iter()
-                .filter(|(_, g)| **g)
-                .map(|(s, _)| s.clone())
-                .collect(),
+        Feeds {
+            stations: stations.into_iter().collect(),
+            start: Some(start.clone()),
             ..Feeds::default()
-        };
-        let mut series: BTreeMap<(String, String), Series> = BTreeMap::new();
-        for path in files {
-            let name = path.display().to_string();
-            for (line, row) in csv_table(path, READING_COLUMNS)? {
-                let at = |m: String| format!("{name}:{line}: {m}");
-                let parsed = row.and_then(|r| {
-                    let t = parse_time(&r[0], start)?;
-                    let v = parse_num(&r[3], "value")?;
-                    let (v, unit) = reading_to_si(v, &r[4])?;
-                    Ok((t, r[1].clone(), r[2].clone(), v, unit))
+        }
+    }
+
+    /// The reading of `station`'s `quantity` in force at `t_s` (SI), if one holds then.
+    pub fn value_at(&self, station: &str, quantity: &str, t_s: f64) -> Option<f64> {
+        let i = self.find(station, quantity).ok()?;
+        self.series[i].at(t_s).map(|(v, _)| v)
+    }
+
+    fn find(&self, station: &str, quantity: &str) -> Result<usize, usize> {
+        self.series.binary_search_by(|s| {
+            (s.station.as_str(), s.quantity.as_str()).cmp(&(station, quantity))
+        })
+    }
+
+    fn station(&self, code: &str) -> Option<bool> {
+        self.stations
+            .binary_search_by(|(s, _)| s.as_str().cmp(code))
+            .ok()
+            .map(|i| self.stations[i].1)
+    }
+
+    /// Read the feed files (`(feed index, path)`) for the sensors of `world`. Counts bad
+    /// readings instead of failing; only a file that cannot be read, or lacks a column, is an
+    /// error.
+    pub fn read(
+        files: &[(u32, &Path)],
+        start: &jiff::ZonedDateTime,
+        world: &mut World,
+    ) -> Result<Self, IncidentError> {
+        let mut feeds = Feeds::new(start, world);
+        for &(feed, path) in files {
+            for (origin, fields) in files::reading_rows(path)? {
+                let payload = fields.as_ref().map(|f| f.join(",")).unwrap_or_default();
+                feeds.take(Incoming {
+                    feed,
+                    channel: Channel::File,
+                    origin,
+                    payload,
+                    fields,
+                    arrival: None,
                 });
-                let (t, station, quantity, v, unit) = match parsed {
-                    Ok(p) => p,
-                    Err(m) => {
-                        feeds.count("malformed", at(m));
-                        continue;
-                    }
-                };
-                if !sensors.contains_key(&station) {
-                    feeds.count("unknown_station", at(format!("no sensor '{station}'")));
-                    continue;
-                }
-                if !in_range(&quantity, unit, v) {
-                    feeds.count("out_of_range", at(format!("{quantity} {v} {unit}")));
-                    continue;
-                }
-                let s = series
-                    .entry((station.clone(), quantity.clone()))
-                    .or_insert_with(|| Series {
+            }
+        }
+        Ok(feeds)
+    }
+
+    /// Take in one reading: read it, check it, add it to its series, and keep its row for the
+    /// store. Returns its status (`ok` or the kind of bad reading).
+    pub(crate) fn take(&mut self, inc: Incoming) -> &'static str {
+        let mut row = ReadingRow {
+            seq: self.taken,
+            feed: inc.feed,
+            channel: inc.channel,
+            origin: inc.origin,
+            arrival_s: inc.arrival.map(|a| a.0),
+            payload: inc.payload,
+            status: "ok",
+            detail: None,
+            station: None,
+            quantity: None,
+            time_s: None,
+            value: None,
+            unit: None,
+        };
+        self.taken += 1;
+        let verdict = self.check(inc.fields, inc.arrival, &mut row);
+        if let Err((kind, detail)) = verdict {
+            row.status = kind;
+            let e = self.bad.entry(kind).or_default();
+            e.0 += 1;
+            if e.1.len() < 5 {
+                e.1.push(format!("{}: {detail}", row.origin));
+            }
+            row.detail = Some(detail);
+        }
+        let status = row.status;
+        self.intake.push(row);
+        status
+    }
+
+    /// Read and check a reading, filling `row`; add it to its series if it is good.
+    fn check(
+        &mut self,
+        fields: Result<Vec<String>, String>,
+        arrival: Option<(f64, f64)>,
+        row: &mut ReadingRow,
+    ) -> Result<(), (&'static str, String)> {
+        let malformed = |m: String| ("malformed", m);
+        let r = fields.map_err(malformed)?;
+        if r.len() != 5 {
+            return Err(malformed(format!(
+                "{} fields, not the 5 of time,station,quantity,value,unit",
+                r.len()
+            )));
+        }
+        let t = match (r[0].trim(), arrival) {
+            ("", Some((a, _))) => a,
+            (s, _) => {
+                let start = self
+                    .start
+                    .as_ref()
+                    .ok_or(("malformed", "no start".into()))?;
+                parse_time(s, start).map_err(malformed)?
+            }
+        };
+        let v = parse_num(r[3].trim(), "value").map_err(malformed)?;
+        let (v, unit) = reading_to_si(v, &r[4]).map_err(malformed)?;
+        let (station, quantity) = (r[1].trim().to_string(), r[2].trim().to_string());
+        row.station = Some(station.clone());
+        row.quantity = Some(quantity.clone());
+        row.time_s = Some(t);
+        row.value = Some(v);
+        row.unit = Some(unit.to_string());
+        if self.station(&station).is_none() {
+            return Err(("unknown_station", format!("no sensor '{station}'")));
+        }
+        if !in_range(&quantity, unit, v) {
+            return Err(("out_of_range", format!("{quantity} {v} {unit}")));
+        }
+        if let Some((a, max_delay_s)) = arrival
+            && t < a - max_delay_s
+        {
+            return Err((
+                "late",
+                format!("its time {t} s arrived at {a} s, more than {max_delay_s} s behind"),
+            ));
+        }
+        let i = match self.find(&station, &quantity) {
+            Ok(i) => i,
+            Err(i) => {
+                self.series.insert(
+                    i,
+                    Series {
                         station,
                         quantity,
                         unit,
                         readings: Vec::new(),
-                    });
-                match s.readings.last() {
-                    Some(&(last, _)) if t == last => {
-                        feeds.count("duplicate", at(format!("again at {t} s")));
-                    }
-                    Some(&(last, _)) if t < last => {
-                        feeds.count("late", at(format!("{t} s is before {last} s")));
-                    }
-                    _ => s.readings.push((t, v)),
-                }
+                    },
+                );
+                i
             }
-        }
-        feeds.series = series.into_values().collect();
-        Ok(feeds)
-    }
-
-    fn count(&mut self, kind: &'static str, line: String) {
-        let e = self.bad.entry(kind).or_default();
-        e.0 += 1;
-        if e.1.len() < 5 {
-            e.1.push(line);
+        };
+        let s = &mut self.series[i];
+        match s.readings.last() {
+            Some(&(last, _)) if t == last => Err(("duplicate", format!("again at {t} s"))),
+            Some(&(last, _)) if t < last => Err(("late", format!("{t} s is before {last} s"))),
+            _ => {
+                s.readings.push((t, v));
+                Ok(())
+            }
         }
     }
 
     /// Bad readings in all.
     pub fn bad_total(&self) -> u64 {
         self.bad.values().map(|(n, _)| n).sum()
+    }
+
+    /// Whether `station` is a rain gauge.
+    fn is_gauge(&self, station: &str) -> bool {
+        self.station(station) == Some(true)
     }
 }
 
@@ -235,7 +358,7 @@ pub(crate) fn deliver_feeds(
     let (t0, dt) = (clock.elapsed_s(), clock.step_s());
     for s in &feeds.series {
         if is_rain(&s.quantity)
-            && feeds.gauges.binary_search(&s.station).is_ok()
+            && feeds.is_gauge(&s.station)
             && s.readings.first().is_some_and(|r| r.0 < t0 + dt)
         {
             rainfall.set_gauge(&s.station, s.mean(t0, t0 + dt));
@@ -256,6 +379,17 @@ pub(crate) fn feed_kpis(clock: Res<SimClock>, feeds: Res<Feeds>, mut kpis: ResMu
     kpis.set("feed.readings", "city", delivered as f64, "1");
     for (kind, (n, _)) in &feeds.bad {
         kpis.set("feed.bad", kind, *n as f64, "1");
+    }
+}
+
+/// Hand the readings taken in this step to the run store (dropped when nothing records).
+pub(crate) fn record_readings(mut feeds: ResMut<Feeds>, recorder: Option<ResMut<Recorder>>) {
+    if feeds.intake.is_empty() {
+        return;
+    }
+    let rows = std::mem::take(&mut feeds.intake);
+    if let Some(mut r) = recorder {
+        r.record_readings(rows);
     }
 }
 

@@ -65,7 +65,7 @@ pub struct Reading {
     pub unit: String,
 }
 
-fn err(path: &Path, line: usize, message: impl Into<String>) -> IncidentError {
+pub(crate) fn err(path: &Path, line: usize, message: impl Into<String>) -> IncidentError {
     IncidentError {
         path: path.to_path_buf(),
         line,
@@ -74,7 +74,7 @@ fn err(path: &Path, line: usize, message: impl Into<String>) -> IncidentError {
 }
 
 /// Split one CSV line (commas; double quotes around fields that hold commas or quotes).
-fn csv_fields(line: &str) -> Vec<String> {
+pub(crate) fn csv_fields(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
