@@ -585,8 +585,18 @@ fn serve_answers_runs_kpis_features_what_ifs_and_streams_a_live_run() {
 fn a_server_without_a_token_is_read_only_and_bad_options_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("runs.duckdb");
-    RunStore::open(&store).unwrap();
-    let scene = scene_copy_of(dir.path(), "sample_district", |t| t);
+    // A short run with a feed of two good readings and a bad one, for the readings route.
+    let scene = scene_copy_of(dir.path(), "sample_district", |t| {
+        t.replace("duration_s = 3600.0", "duration_s = 60.0") + "\n[[feed]]\nfile = \"feed.csv\"\n"
+    });
+    std::fs::write(
+        dir.path().join("feed.csv"),
+        "time,station,quantity,value,unit\n0,HF-AQ1,NO2,40,ug/m3\n0,HF-XX,NO2,40,ug/m3\n30,HF-AQ1,NO2,42,ug/m3\n",
+    )
+    .unwrap();
+    let run = record(&scene, &store).run_id;
+    let rows = RunStore::open(&store).unwrap().readings(run).unwrap();
+    assert_eq!(rows.len(), 3);
     let s = start(&[
         "--store".as_ref(),
         store.as_os_str(),
@@ -594,6 +604,34 @@ fn a_server_without_a_token_is_read_only_and_bad_options_are_refused() {
         scene.as_os_str(),
     ]);
     assert_eq!(get(&s, "/api/v1/health")["writes"], false);
+    // The readings the run took in, as stored, filtered and cut.
+    let all = get(&s, &format!("/api/v1/runs/{run}/readings"));
+    assert_eq!(all["truncated"], false);
+    assert_eq!(all["readings"].as_array().unwrap().len(), rows.len());
+    assert_eq!(all["readings"][2]["value"].as_f64(), rows[2].value);
+    let bad = get(
+        &s,
+        &format!("/api/v1/runs/{run}/readings?status=unknown_station"),
+    );
+    assert_eq!(bad["readings"].as_array().unwrap().len(), 1);
+    assert_eq!(bad["readings"][0]["detail"], "no sensor 'HF-XX'");
+    let first = get(
+        &s,
+        &format!("/api/v1/runs/{run}/readings?station=HF-AQ1&limit=1"),
+    );
+    assert_eq!(first["readings"][0]["time_s"], 0.0);
+    assert_eq!(first["truncated"], true);
+    let (c, m) = fails(
+        &s,
+        "GET",
+        &format!("/api/v1/runs/{run}/readings?status=odd"),
+        None,
+        None,
+    );
+    assert!(
+        c == 400 && m.contains("'odd' is not one of ok, malformed"),
+        "{m}"
+    );
     let (c, m) = fails(
         &s,
         "POST",

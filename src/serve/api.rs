@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
 use citytwin_engine::geo_frame::{GeoFrame, LonLat};
-use citytwin_engine::store::{KpiFilter, KpiRow, StoreError};
+use citytwin_engine::store::{KpiFilter, KpiRow, READING_STATUSES, ReadingRow, StoreError};
 use serde_json::{Value, json};
 
 use super::cache::Lookup;
@@ -132,6 +132,7 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
         ("/api/v1/runs", get(list_runs).post(start_run)),
         ("/api/v1/runs/{id}", get(one_run)),
         ("/api/v1/runs/{id}/kpis", get(kpis)),
+        ("/api/v1/runs/{id}/readings", get(readings)),
         ("/api/v1/runs/{id}/latest", get(latest)),
         ("/api/v1/runs/{id}/features", get(features::features)),
         ("/api/v1/runs/{id}/stream", get(stream::stream)),
@@ -304,6 +305,67 @@ async fn kpis(
         Ok(Value::Array(rows.iter().map(kpi_json).collect()))
     })
     .await
+}
+
+async fn readings(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    uri: Uri,
+) -> ApiResult {
+    let id: i64 = id_of("run", &id)?;
+    let q = params(q, &["status", "station", "limit"])?;
+    let status = q.get("status").cloned();
+    if let Some(st) = &status
+        && !READING_STATUSES.contains(&st.as_str())
+    {
+        return Err(ApiError::bad(format!(
+            "status: '{st}' is not one of {}",
+            READING_STATUSES.join(", ")
+        )));
+    }
+    let station = q.get("station").cloned();
+    let limit =
+        match q.get("limit") {
+            None => usize::MAX,
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ApiError::bad(format!("limit: '{v}' is not a positive whole number"))
+            })?,
+        };
+    of_run(&s, id, &uri, move |_, st| {
+        let mut rows = st.readings(id)?.into_iter().filter(|r| {
+            status.as_ref().is_none_or(|s| r.status == s.as_str())
+                && station
+                    .as_ref()
+                    .is_none_or(|s| r.station.as_ref() == Some(s))
+        });
+        let taken: Vec<Value> = rows
+            .by_ref()
+            .take(limit)
+            .map(|r| reading_json(&r))
+            .collect();
+        let truncated = rows.next().is_some();
+        Ok(json!({ "readings": taken, "truncated": truncated }))
+    })
+    .await
+}
+
+fn reading_json(r: &ReadingRow) -> Value {
+    json!({
+        "seq": r.seq,
+        "feed": r.feed,
+        "channel": r.channel.as_str(),
+        "origin": r.origin,
+        "arrival_s": r.arrival_s,
+        "payload": r.payload,
+        "status": r.status,
+        "detail": r.detail,
+        "station": r.station,
+        "quantity": r.quantity,
+        "time_s": r.time_s,
+        "value": r.value,
+        "unit": r.unit,
+    })
 }
 
 /// The scene frame of run `id`, read once.
