@@ -141,7 +141,9 @@ pub struct LayerSpec {
     pub name: Spanned<String>,
     /// What its features become.
     pub kind: Spanned<LayerKind>,
-    /// The dataset (GeoJSON, GeoPackage, Shapefile, anything GDAL reads), relative to the scene.
+    /// The dataset (GeoJSON, GeoPackage, Shapefile, anything GDAL reads), relative to the
+    /// scene; or a PostGIS database, `postgresql://[USER@]HOST[:PORT]/DATABASE`, with `layer`
+    /// naming its table (see [`crate::import::postgis`]).
     pub file: Spanned<PathBuf>,
     /// Layer name inside a multi-layer dataset; the first layer by default.
     pub layer: Option<Spanned<String>>,
@@ -438,6 +440,19 @@ impl Scene {
         resolve_path(&self.dir(), p)
     }
 
+    /// What GDAL opens for a layer's `file`: the file resolved against the scene's folder, or
+    /// for a `postgresql://` URL the database's `PG:` name (see [`crate::import::postgis`]).
+    pub fn dataset(&self, file: &Path) -> PathBuf {
+        let text = file.to_string_lossy();
+        if crate::import::postgis::is_database(&text) {
+            // Checked when the scene was loaded.
+            crate::import::postgis::gdal_name(&text)
+                .map_or_else(|_| file.to_path_buf(), PathBuf::from)
+        } else {
+            self.resolve(file)
+        }
+    }
+
     /// The run store path.
     pub fn store_path(&self) -> PathBuf {
         self.resolve(self.output.store.get_ref())
@@ -569,7 +584,20 @@ impl Scene {
                     &format!("layer name '{name}' is used twice"),
                 ));
             }
-            self.check_file(&layer.file, &format!("{key}.file"))?;
+            let file = layer.file.get_ref().to_string_lossy();
+            if crate::import::postgis::is_database(&file) {
+                crate::import::postgis::gdal_name(&file)
+                    .map_err(|m| self.error_at(layer.file.span(), &format!("{key}.file"), &m))?;
+                if layer.layer.is_none() {
+                    return Err(self.error_at(
+                        layer.file.span(),
+                        &format!("{key}.layer"),
+                        "a database layer needs `layer = \"TABLE\"` (or \"SCHEMA.TABLE\")",
+                    ));
+                }
+            } else {
+                self.check_file(&layer.file, &format!("{key}.file"))?;
+            }
             if let Some(crs) = &layer.crs {
                 crate::crs::parse_crs(crs.get_ref()).map_err(|e| {
                     self.error_at(crs.span(), &format!("{key}.crs"), &e.to_string())

@@ -502,7 +502,7 @@ impl Source {
             .layers
             .iter()
             .filter(|l| *l.kind.get_ref() == LayerKind::Addresses)
-            .map(|l| Source::of_layer(scene.resolve(l.file.get_ref()), l.clone()))
+            .map(|l| Source::of_layer(scene.dataset(l.file.get_ref()), l.clone()))
             .collect()
     }
 

@@ -5,6 +5,7 @@
 mod addresses;
 pub mod fields;
 pub mod osm_pbf;
+pub mod postgis;
 mod raster;
 mod reader;
 mod vector;

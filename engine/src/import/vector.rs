@@ -117,7 +117,7 @@ pub fn load_layer(
     world: &mut World,
     nodes: &mut NodeIds,
 ) -> Result<LayerReport, ImportError> {
-    let path = scene.resolve(spec.file.get_ref());
+    let path = scene.dataset(spec.file.get_ref());
     let file = spec.file.get_ref().display().to_string();
     let ferr = |message: String| ImportError::File {
         file: file.clone(),
