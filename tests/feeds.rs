@@ -45,11 +45,7 @@ const FEED: &str = "time,station,quantity,value,unit
 /// The coupled sample storm with its design storm replaced by `feed` (none: no rain at all).
 fn scene(dir: &std::path::Path, feed: Option<&str>) -> Scene {
     let path = scene_copy_of(dir, "sample_rainstorm", |t| {
-        let storm = "[[scenario]]\nplugin = \"rainstorm\"\n";
-        let at = t.find(storm).expect("the sample storm's scenario");
-        let end = at + t[at..].find("\n\n").expect("a blank line after it");
-        let t = format!("{}{}", &t[..at], &t[end + 2..]);
-        let t = t.replace("duration_s = 3600.0", "duration_s = 1200.0");
+        let t = common::without_design_storm(t, 1200.0);
         match feed {
             Some(_) => format!("{t}\n[[feed]]\nfile = \"feed.csv\"\n"),
             None => t,

@@ -91,11 +91,7 @@ impl Drop for Broker {
 /// The coupled sample storm, 600 s, with its design storm replaced by a live feed from `url`.
 fn scene(dir: &Path, url: &str) -> Scene {
     let path = scene_copy_of(dir, "sample_rainstorm", |t| {
-        let storm = "[[scenario]]\nplugin = \"rainstorm\"\n";
-        let at = t.find(storm).expect("the sample storm's scenario");
-        let end = at + t[at..].find("\n\n").expect("a blank line after it");
-        let t = format!("{}{}", &t[..at], &t[end + 2..]);
-        let t = t.replace("duration_s = 3600.0", "duration_s = 600.0");
+        let t = common::without_design_storm(t, 600.0);
         // A reading may be at most a day behind the clock: the one planted late is further.
         format!("{t}\n[[feed]]\nmqtt = \"{url}\"\nmax_delay_s = 86400.0\n")
     });

@@ -45,6 +45,18 @@ pub fn scene_copy_of(dir: &Path, name: &str, edit: impl Fn(String) -> String) ->
     p
 }
 
+/// The coupled sample scene's text (`sample_rainstorm`) without its design storm (the
+/// `rainstorm` scenario), so rain comes only from what a test gives it, and `duration_s` long.
+pub fn without_design_storm(t: String, duration_s: f64) -> String {
+    let storm = "[[scenario]]\nplugin = \"rainstorm\"\n";
+    let at = t.find(storm).expect("the sample storm's scenario");
+    let end = at + t[at..].find("\n\n").expect("a blank line after it");
+    format!("{}{}", &t[..at], &t[end + 2..]).replace(
+        "duration_s = 3600.0",
+        &format!("duration_s = {duration_s:?}"),
+    )
+}
+
 /// The coupled sample scene's text (`sample_rainstorm`) with every coupling off: the water does
 /// not act on the traffic, the leak's zone closes nothing and orders nobody out, and vehicles
 /// do not emit into the air. Everything else is the same.

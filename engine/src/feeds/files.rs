@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::incident::{IncidentError, READING_COLUMNS, csv_table, err};
+use crate::incident::{IncidentError, READING_COLUMNS, csv_table, err, missing_column};
 
 /// Each row of a readings file, with where it is (`path:line` for CSV, `path row N` for
 /// Parquet): its five fields, or what is wrong with it. Only an unreadable file or a missing
@@ -68,16 +68,7 @@ fn parquet_rows(path: &Path) -> Result<Vec<Result<Vec<String>, String>>, Inciden
             .find(|(c, _)| names.contains(&c.to_lowercase().as_str()))
             .ok_or_else(|| {
                 let found: Vec<&str> = cols.iter().map(|(c, _)| c.as_str()).collect();
-                err(
-                    path,
-                    1,
-                    format!(
-                        "no column '{}' (accepted names: {}; found: {})",
-                        names[0],
-                        names.join(", "),
-                        found.join(", ")
-                    ),
-                )
+                missing_column(path, names, &found)
             })?;
         exprs.push(column_expr(name, ty));
     }

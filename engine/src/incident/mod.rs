@@ -94,6 +94,26 @@ pub(crate) fn csv_fields(line: &str) -> Vec<String> {
     out
 }
 
+/// The error for a table (a CSV header, a Parquet schema) without a wanted column: its
+/// accepted names, and the columns found.
+pub(crate) fn missing_column(
+    path: &Path,
+    names: &[&str],
+    found: &[impl AsRef<str>],
+) -> IncidentError {
+    let found: Vec<&str> = found.iter().map(AsRef::as_ref).collect();
+    err(
+        path,
+        1,
+        format!(
+            "no column '{}' (accepted names: {}; found: {})",
+            names[0],
+            names.join(", "),
+            found.join(", ")
+        ),
+    )
+}
+
 /// The header of a CSV file checked for the wanted columns, then each row's values or what is
 /// wrong with it, with its line number. Only an unreadable file or a missing column fails.
 pub(crate) fn csv_table(
@@ -118,18 +138,7 @@ pub(crate) fn csv_table(
         let i = cols
             .iter()
             .position(|c| names.contains(&c.as_str()))
-            .ok_or_else(|| {
-                err(
-                    path,
-                    1,
-                    format!(
-                        "no column '{}' (accepted names: {}; found: {})",
-                        names[0],
-                        names.join(", "),
-                        cols.join(", ")
-                    ),
-                )
-            })?;
+            .ok_or_else(|| missing_column(path, names, &cols))?;
         index.push(i);
     }
     Ok(lines
