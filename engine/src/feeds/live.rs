@@ -462,14 +462,30 @@ pub(crate) fn take_live(
     }
     for (m, arrival_s) in due {
         let max_delay_s = live.max_delay_s(m.feed);
-        feeds.take(Incoming {
-            feed: m.feed,
+        feeds.take_message(m.feed, &m.topic, &m.payload, arrival_s, max_delay_s);
+    }
+}
+
+impl Feeds {
+    /// Take in one live message (a reading as a CSV row or a JSON object) from feed `feed`'s
+    /// `topic`, arrived at simulated time `arrival_s`; it is late when its time is more than
+    /// `max_delay_s` behind that. Returns its status (`ok` or the kind of bad reading).
+    pub fn take_message(
+        &mut self,
+        feed: u32,
+        topic: &str,
+        payload: &str,
+        arrival_s: f64,
+        max_delay_s: f64,
+    ) -> &'static str {
+        self.take(Incoming {
+            feed,
             channel: Channel::Mqtt,
-            fields: payload_fields(&m.payload),
-            origin: m.topic,
-            payload: m.payload,
+            origin: topic.to_string(),
+            payload: payload.to_string(),
+            fields: payload_fields(payload),
             arrival: Some((arrival_s, max_delay_s)),
-        });
+        })
     }
 }
 
