@@ -78,6 +78,18 @@ fn layers(text: &str) -> Vec<(String, String, Option<String>)> {
     out
 }
 
+/// The error building the scene at `path` gives.
+fn build_error(path: &Path) -> String {
+    match citytwin_engine::sim::Sim::build(
+        &Scene::load(path).unwrap(),
+        &citytwin::registry(),
+        Default::default(),
+    ) {
+        Ok(_) => panic!("{} built", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
 #[test]
 fn the_sample_district_from_postgis_is_the_same_model_as_from_its_files() {
     let pg = Postgres::start();
@@ -145,14 +157,7 @@ fn the_sample_district_from_postgis_is_the_same_model_as_from_its_files() {
     // A table that is not there: the error names the layer and lists the tables.
     let missing = db_text.replacen("layer = \"buildings\"", "layer = \"houses\"", 1);
     std::fs::write(&db_scene, missing).unwrap();
-    let e = citytwin_engine::sim::Sim::build(
-        &Scene::load(&db_scene).unwrap(),
-        &citytwin::registry(),
-        Default::default(),
-    )
-    .err()
-    .expect("a missing table is an error")
-    .to_string();
+    let e = build_error(&db_scene);
     assert!(
         e.contains(&url) && e.contains("no layer 'houses'") && e.contains("roads"),
         "{e}"
@@ -161,13 +166,6 @@ fn the_sample_district_from_postgis_is_the_same_model_as_from_its_files() {
     // No server there any more.
     drop(pg);
     std::fs::write(&db_scene, &db_text).unwrap();
-    let e = citytwin_engine::sim::Sim::build(
-        &Scene::load(&db_scene).unwrap(),
-        &citytwin::registry(),
-        Default::default(),
-    )
-    .err()
-    .expect("an unreachable database is an error")
-    .to_string();
+    let e = build_error(&db_scene);
     assert!(e.contains(&url) && e.contains("GDAL cannot open it"), "{e}");
 }

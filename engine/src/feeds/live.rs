@@ -245,13 +245,6 @@ impl LiveFeeds {
             _ => Vec::new(),
         }
     }
-
-    fn max_delay_s(&self, feed: u32) -> f64 {
-        self.feeds
-            .iter()
-            .find(|f| f.feed == feed)
-            .map_or(f64::INFINITY, |f| f.max_delay_s)
-    }
 }
 
 /// Connect to `f`'s broker, subscribe, and start its link thread.
@@ -438,31 +431,37 @@ pub(crate) fn take_live(
     mut live: ResMut<LiveFeeds>,
 ) {
     let now = clock.elapsed_s();
-    let mut due: Vec<(Message, f64)> = Vec::new();
-    match &mut live.source {
-        Source::Idle => return,
+    let LiveFeeds {
+        feeds: specs,
+        source,
+    } = &mut *live;
+    let max_delay_s = |feed: u32| {
+        specs
+            .iter()
+            .find(|f| f.feed == feed)
+            .map_or(f64::INFINITY, |f| f.max_delay_s)
+    };
+    match source {
+        Source::Idle => {}
         Source::Broker { rx, .. } => {
             if let Ok(rx) = rx.get_mut() {
-                due.extend(rx.try_iter().map(|m| (m, now)));
+                for m in rx.try_iter() {
+                    feeds.take_message(m.feed, &m.topic, &m.payload, now, max_delay_s(m.feed));
+                }
             }
         }
         Source::Recorded { messages, next } => {
             while let Some(m) = messages.get(*next).filter(|m| m.arrival_s <= now) {
-                due.push((
-                    Message {
-                        feed: m.feed,
-                        topic: m.topic.clone(),
-                        payload: m.payload.clone(),
-                    },
+                feeds.take_message(
+                    m.feed,
+                    &m.topic,
+                    &m.payload,
                     m.arrival_s,
-                ));
+                    max_delay_s(m.feed),
+                );
                 *next += 1;
             }
         }
-    }
-    for (m, arrival_s) in due {
-        let max_delay_s = live.max_delay_s(m.feed);
-        feeds.take_message(m.feed, &m.topic, &m.payload, arrival_s, max_delay_s);
     }
 }
 

@@ -464,21 +464,10 @@ impl RunStore {
             .conn
             .execute_batch(&format!("ATTACH '{quoted}' AS other (READ_ONLY)")))?;
         let copied = (|| {
-            let mut st = self.db(self
-                .conn
-                .prepare("SELECT run_id FROM other.runs ORDER BY run_id"))?;
-            let old: Vec<i64> = self
-                .db(st.query_map([], |r| r.get(0)))?
-                .map(|r| self.db(r))
-                .collect::<Result<_, _>>()?;
+            let old: Vec<i64> = self.column("SELECT run_id FROM other.runs ORDER BY run_id")?;
             // A store of an older schema lacks the newer tables (readings): copy what it has.
-            let mut st = self.db(self
-                .conn
-                .prepare("SELECT table_name FROM duckdb_tables() WHERE database_name = 'other'"))?;
             let present: Vec<String> = self
-                .db(st.query_map([], |r| r.get(0)))?
-                .map(|r| self.db(r))
-                .collect::<Result<_, _>>()?;
+                .column("SELECT table_name FROM duckdb_tables() WHERE database_name = 'other'")?;
             let mut new_ids = Vec::new();
             for id in old {
                 let new: i64 = self.db(self.conn.query_row(
@@ -511,6 +500,13 @@ impl RunStore {
         let ids = copied?;
         detached?;
         Ok(ids)
+    }
+
+    /// The first column of every row `sql` returns.
+    fn column<T: duckdb::types::FromSql>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
+        let mut st = self.db(self.conn.prepare(sql))?;
+        let rows = self.db(st.query_map([], |r| r.get(0)))?;
+        rows.map(|r| self.db(r)).collect()
     }
 
     /// Update a running run's progress (ticks done), so an interrupted run shows how far it got.
