@@ -66,7 +66,12 @@ pub fn compare(
     // Each scene runs into a store of its own, as many at a time as there are cores (one
     // DuckDB file has one writer); the runs are then gathered into the store in scene order, so
     // their ids do not depend on which finished first.
-    let scratch = store_path.with_extension(format!("compare-{}", std::process::id()));
+    // A database store has no folder of its own: its scratch stores go in the temp folder.
+    let scratch = if citytwin_engine::import::postgis::is_database(&store_path.to_string_lossy()) {
+        std::env::temp_dir().join(format!("citytwin-compare-{}", std::process::id()))
+    } else {
+        store_path.with_extension(format!("compare-{}", std::process::id()))
+    };
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create {}", scratch.display()))?;
     let outcome = run_all(&scenes, registry, seed, &scratch);
@@ -152,11 +157,7 @@ pub fn compare(
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "base".into());
-        store_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
-            .join(format!("compare-{stem}.md"))
+        citytwin_engine::store::folder_beside(&store_path).join(format!("compare-{stem}.md"))
     });
     let mut md = String::new();
     writeln!(md, "# What-if comparison: {}\n", ran[0].name)?;

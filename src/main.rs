@@ -46,7 +46,8 @@ enum Command {
         /// Seed for every random stream (default: the scene's).
         #[arg(long)]
         seed: Option<u64>,
-        /// The run store to write (default: the scene's `output.store`).
+        /// The run store to write (default: the scene's `output.store`): a DuckDB file, or a
+        /// postgresql://HOST/DATABASE URL.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Keep pace with the wall clock: this many simulated seconds per wall second (1 is
@@ -71,7 +72,7 @@ enum Command {
     Serve(serve::ServeArgs),
     /// List the runs in a store, or show one.
     Runs {
-        /// The run store.
+        /// The run store (a DuckDB file, or a postgresql://HOST/DATABASE URL).
         #[arg(long, default_value = DEFAULT_STORE)]
         store: PathBuf,
         #[command(subcommand)]
@@ -122,7 +123,7 @@ enum Command {
     Replay {
         /// The run id.
         run: i64,
-        /// The run store.
+        /// The run store (a DuckDB file, or a postgresql://HOST/DATABASE URL).
         #[arg(long, default_value = DEFAULT_STORE)]
         store: PathBuf,
         /// The moment, s after the start.
@@ -199,7 +200,7 @@ enum Command {
         /// The road layer the routes use.
         #[arg(long, default_value = "traffic")]
         layer: String,
-        /// The run store.
+        /// The run store (a DuckDB file, or a postgresql://HOST/DATABASE URL).
         #[arg(long, default_value = DEFAULT_STORE)]
         store: PathBuf,
     },
@@ -270,7 +271,7 @@ enum Command {
         /// Scopes to draw (default: `city`, or every scope of a per-feature KPI).
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// The run store.
+        /// The run store (a DuckDB file, or a postgresql://HOST/DATABASE URL).
         #[arg(long, default_value = DEFAULT_STORE)]
         store: PathBuf,
         /// Image format.
@@ -284,7 +285,7 @@ enum Command {
     Export {
         /// The run id.
         run: i64,
-        /// The run store.
+        /// The run store (a DuckDB file, or a postgresql://HOST/DATABASE URL).
         #[arg(long, default_value = DEFAULT_STORE)]
         store: PathBuf,
         /// File format.
@@ -494,9 +495,7 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
         } => {
             let st = open_existing(&store)?;
             let dir = out.unwrap_or_else(|| {
-                store
-                    .parent()
-                    .unwrap_or(Path::new("."))
+                citytwin_engine::store::folder_beside(&store)
                     .join("plots")
                     .join(format!("run-{run}"))
             });
@@ -635,7 +634,8 @@ fn check(scene_path: &Path) -> Result<()> {
 }
 
 pub(crate) fn open_existing(store: &Path) -> Result<RunStore> {
-    if !store.is_file() {
+    let url = citytwin_engine::import::postgis::is_database(&store.to_string_lossy());
+    if !url && !store.is_file() {
         bail!(
             "no run store at {} (run a scene first, or pass --store)",
             store.display()
@@ -656,9 +656,7 @@ fn runs(store: &Path, action: RunsAction) -> Result<()> {
 fn export(run: i64, store: &Path, format: Format, out: Option<PathBuf>) -> Result<()> {
     let st = open_existing(store)?;
     let dir = out.unwrap_or_else(|| {
-        store
-            .parent()
-            .unwrap_or(Path::new("."))
+        citytwin_engine::store::folder_beside(store)
             .join("export")
             .join(format!("run-{run}"))
     });

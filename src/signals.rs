@@ -96,11 +96,7 @@ pub fn optimize_signals(scene_path: &Path, rounds: usize, out: Option<PathBuf>) 
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scene".into());
-        scene
-            .store_path()
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
+        citytwin_engine::store::folder_beside(&scene.store_path())
             .join(format!("{stem}.signals.add.xml"))
     });
     write_plans(&out, &base, &result.plans)

@@ -137,6 +137,7 @@ fn recording(app: &mut App, dir: &std::path::Path) -> citytwin_engine::recorder:
             sim_start: "2026-07-15T08:00:00+08:00[Asia/Shanghai]".into(),
             step_s: 1.0,
             duration_s: 1e9,
+            frame_proj: String::new(),
         })
         .unwrap();
     let (rec, handle) = start_recording(store, id).unwrap();

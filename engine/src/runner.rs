@@ -143,16 +143,12 @@ pub fn run_scene(
         }
     }
     let store_path = store.path().to_path_buf();
-    let meta = RunMeta {
-        scene_name: scene.meta.name.clone(),
-        scene_path: scene.path.display().to_string(),
-        scene_toml: scene.source.clone(),
-        seed: sim.seed,
-        version: crate::VERSION.to_string(),
-        sim_start: scene.start.to_string(),
-        step_s: sim.clock().step_s(),
-        duration_s: sim.clock().duration_s(),
-    };
+    let meta = RunMeta::of_scene(
+        scene,
+        sim.seed,
+        sim.clock().step_s(),
+        sim.clock().duration_s(),
+    );
     let run_id = match &req.fork {
         None => store.begin_run(&meta)?,
         Some(f) => {

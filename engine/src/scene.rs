@@ -238,8 +238,9 @@ pub struct ScenarioSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
-    /// The DuckDB run store, relative to the scene (default `runs/citytwin.duckdb` beside it);
-    /// one store holds many runs.
+    /// The run store: a DuckDB file relative to the scene (default `runs/citytwin.duckdb`
+    /// beside it), or a `postgresql://HOST[:PORT]/DATABASE` URL for one that several planners
+    /// share; one store holds many runs.
     #[serde(default = "default_store")]
     pub store: Spanned<PathBuf>,
     /// Interval between entity snapshots, s (0 disables snapshots).
@@ -453,9 +454,15 @@ impl Scene {
         }
     }
 
-    /// The run store path.
+    /// The run store: a DuckDB file resolved against the scene's folder, or a
+    /// `postgresql://` URL as written (see [`crate::store::RunStore::open`]).
     pub fn store_path(&self) -> PathBuf {
-        self.resolve(self.output.store.get_ref())
+        let store = self.output.store.get_ref();
+        if crate::import::postgis::is_database(&store.to_string_lossy()) {
+            store.clone()
+        } else {
+            self.resolve(store)
+        }
     }
 }
 
@@ -565,6 +572,11 @@ impl Scene {
                 "index.h3_resolution",
                 &format!("H3 resolutions are 0 to 15, got {res}"),
             ));
+        }
+        let store = self.output.store.get_ref().to_string_lossy();
+        if crate::import::postgis::is_database(&store) {
+            crate::import::postgis::conninfo(&store)
+                .map_err(|m| self.error_at(self.output.store.span(), "output.store", &m))?;
         }
         let mut names = BTreeSet::new();
         for (i, layer) in self.layers.iter().enumerate() {

@@ -308,6 +308,7 @@ fn a_run_whose_process_died_is_marked_failed_on_next_open() {
             sim_start: "2026-01-01T00:00:00Z".into(),
             step_s: 1.0,
             duration_s: 10.0,
+            frame_proj: String::new(),
         })
         .unwrap()
         // dropped without finish_run, as if the process had been killed
@@ -320,6 +321,7 @@ fn a_run_whose_process_died_is_marked_failed_on_next_open() {
 
 #[test]
 fn a_version_2_store_is_migrated_on_opening_and_can_be_absorbed() {
+    // (Version 2 had no readings table, version 3 no frame of the run.)
     let dir = tempfile::tempdir().unwrap();
     let scene = walker_scene(dir.path(), "", 20.0);
     let old = dir.path().join("old.duckdb");
@@ -328,7 +330,8 @@ fn a_version_2_store_is_migrated_on_opening_and_can_be_absorbed() {
     {
         let db = duckdb::Connection::open(&old).unwrap();
         db.execute_batch(
-            "DROP TABLE readings; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            "DROP TABLE readings; ALTER TABLE runs DROP COLUMN frame_proj;
+             UPDATE meta SET value = '2' WHERE key = 'schema_version';",
         )
         .unwrap();
     }
@@ -336,7 +339,8 @@ fn a_version_2_store_is_migrated_on_opening_and_can_be_absorbed() {
     let new = RunStore::open(dir.path().join("new.duckdb")).unwrap();
     assert_eq!(new.absorb(&old).unwrap(), vec![1]);
     assert_eq!(new.run(1).unwrap().state_hash, out.state_hash);
-    // Opening it brings it to version 3, its runs intact.
+    assert_eq!(new.run_meta(1).unwrap().frame_proj, "");
+    // Opening it brings it to version 4, its runs intact.
     {
         let st = RunStore::open(&old).unwrap();
         assert_eq!(st.run(out.run_id).unwrap().state_hash, out.state_hash);
@@ -350,5 +354,5 @@ fn a_version_2_store_is_migrated_on_opening_and_can_be_absorbed() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(v, "3");
+    assert_eq!(v, "4");
 }

@@ -11,9 +11,14 @@ pub fn is_database(file: &str) -> bool {
     file.starts_with("postgresql://") || file.starts_with("postgres://")
 }
 
-/// GDAL's name for the database at `url`: `PG:host=… port=… dbname=… user=…`, or what is
-/// wrong with the URL.
+/// GDAL's name for the database at `url`: `PG:` and its [`conninfo`].
 pub fn gdal_name(url: &str) -> Result<String, String> {
+    conninfo(url).map(|c| format!("PG:{c}"))
+}
+
+/// libpq's connection string for the database at `url` (`host=… port=… dbname=… user=…`), or
+/// what is wrong with the URL. The run store connects with it too (see [`crate::store`]).
+pub fn conninfo(url: &str) -> Result<String, String> {
     let rest = url
         .strip_prefix("postgresql://")
         .or_else(|| url.strip_prefix("postgres://"))
@@ -78,7 +83,7 @@ pub fn gdal_name(url: &str) -> Result<String, String> {
         }
         parts.push(format!("{k}={}", quote(&unescape(v)?)));
     }
-    Ok(format!("PG:{}", parts.join(" ")))
+    Ok(parts.join(" "))
 }
 
 /// A libpq connection-string value, quoted when it needs to be.

@@ -245,16 +245,7 @@ pub fn import_observed(
         .unwrap_or(0);
 
     let store = RunStore::open(store_path)?;
-    let meta = RunMeta {
-        scene_name: scene.meta.name.clone(),
-        scene_path: scene.path.display().to_string(),
-        scene_toml: scene.source.clone(),
-        seed: sim.seed,
-        version: crate::VERSION.to_string(),
-        sim_start: scene.start.to_string(),
-        step_s,
-        duration_s,
-    };
+    let meta = RunMeta::of_scene(scene, sim.seed, step_s, duration_s);
     let id = store.begin_run(&meta)?;
     let features = crate::recorder::feature_rows(sim.world_mut());
     let stored = (|| {

@@ -1,9 +1,8 @@
 //! Checkpoints and forks in the run store: the `checkpoints` table, and the `runs` columns
 //! that link a fork to its parent.
 
-use duckdb::params;
-
-use super::{RunMeta, RunStore, StoreError};
+use super::db::{DbError, vals};
+use super::{RunMeta, RunStore, StoreError, columns};
 
 /// The tables of a run's history, copied into a fork up to its fork tick.
 const HISTORY_TABLES: [&str; 4] = ["kpis", "snapshots", "events", "fields"];
@@ -28,23 +27,36 @@ impl RunStore {
     pub fn begin_fork(&self, parent: i64, at_tick: u64, meta: &RunMeta) -> Result<i64, StoreError> {
         self.run(parent)?;
         let id = self.begin_run(meta)?;
-        let mut sql = format!(
-            "BEGIN TRANSACTION;
-             UPDATE runs SET parent_run = {parent}, fork_tick = {at_tick} WHERE run_id = {id};
-             INSERT INTO features SELECT {id}, * EXCLUDE (run_id) FROM features WHERE run_id = {parent};
-             INSERT INTO checkpoints SELECT {id}, * EXCLUDE (run_id) FROM checkpoints WHERE run_id = {parent} AND tick < {at_tick};\n"
-        );
-        for t in HISTORY_TABLES {
-            sql += &format!(
-                "INSERT INTO {t} SELECT {id}, * EXCLUDE (run_id) FROM {t} WHERE run_id = {parent} AND tick < {at_tick};\n"
+        // Every row of the parent's `table`, or with `before` those before the fork tick.
+        let copy = |table: &str, before: bool| {
+            let cols = columns(table)[1..].join(", ");
+            let sql = format!(
+                "INSERT INTO {table} (run_id, {cols}) SELECT CAST($1 AS BIGINT), {cols} FROM {table} WHERE run_id = $2"
             );
-        }
-        sql += "COMMIT;";
-        if let Err(e) = self.conn.execute_batch(&sql) {
-            let _ = self.conn.execute_batch("ROLLBACK");
+            if before {
+                self.db.execute(
+                    &format!("{sql} AND tick < $3"),
+                    vals![id, parent, at_tick as i64],
+                )
+            } else {
+                self.db.execute(&sql, vals![id, parent])
+            }
+        };
+        let r = self.db.transaction(|| -> Result<(), DbError> {
+            self.db.execute(
+                "UPDATE runs SET parent_run = $1, fork_tick = $2 WHERE run_id = $3",
+                vals![parent, at_tick, id],
+            )?;
+            copy("features", false)?;
+            for t in HISTORY_TABLES.iter().chain(&["checkpoints"]) {
+                copy(t, true)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
             let _ = self
-                .conn
-                .execute("DELETE FROM runs WHERE run_id = ?", params![id]);
+                .db
+                .execute("DELETE FROM runs WHERE run_id = $1", vals![id]);
             return Err(StoreError::Db {
                 path: self.path.clone(),
                 source: e,
@@ -55,10 +67,10 @@ impl RunStore {
 
     /// The run a fork was made from and the tick it was forked at (`None`: not a fork).
     pub fn parent(&self, id: i64) -> Result<Option<(i64, u64)>, StoreError> {
-        let r = self.conn.query_row(
-            "SELECT parent_run, fork_tick FROM runs WHERE run_id = ?",
-            params![id],
-            |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<u64>>(1)?)),
+        let r = self.db.query_opt(
+            "SELECT parent_run, fork_tick FROM runs WHERE run_id = $1",
+            vals![id],
+            |r| Ok((r.get::<Option<i64>>()?, r.get::<Option<u64>>()?)),
         );
         let (p, t) = self.of_run(id, r)?;
         Ok(p.zip(t))
@@ -73,9 +85,9 @@ impl RunStore {
         state_hash: &str,
         image: &[u8],
     ) -> Result<(), StoreError> {
-        self.db(self.conn.execute(
-            "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)",
-            params![run, tick, sim_time_s, state_hash, image],
+        self.db(self.db.execute(
+            "INSERT INTO checkpoints (run_id, tick, sim_time_s, state_hash, image) VALUES ($1, $2, $3, $4, $5)",
+            vals![run, tick, sim_time_s, state_hash, image],
         ))?;
         Ok(())
     }
@@ -83,18 +95,18 @@ impl RunStore {
     /// A run's checkpoints, in tick order.
     pub fn checkpoints(&self, id: i64) -> Result<Vec<CheckpointRow>, StoreError> {
         self.run(id)?;
-        let mut st = self.db(self.conn.prepare(
-            "SELECT tick, sim_time_s, state_hash, octet_length(image) FROM checkpoints WHERE run_id = ? ORDER BY tick",
-        ))?;
-        let rows = self.db(st.query_map(params![id], |r| {
-            Ok(CheckpointRow {
-                tick: r.get::<_, u64>(0)?,
-                sim_time_s: r.get(1)?,
-                state_hash: r.get(2)?,
-                bytes: r.get::<_, u64>(3)?,
-            })
-        }))?;
-        rows.map(|r| self.db(r)).collect()
+        self.db(self.db.query(
+            "SELECT tick, sim_time_s, state_hash, octet_length(image) FROM checkpoints WHERE run_id = $1 ORDER BY tick",
+            vals![id],
+            |r| {
+                Ok(CheckpointRow {
+                    tick: r.get()?,
+                    sim_time_s: r.get()?,
+                    state_hash: r.get()?,
+                    bytes: r.get()?,
+                })
+            },
+        ))
     }
 
     /// The last checkpoint of run `id` at or before `tick`, with its image (`None`: there is
@@ -104,25 +116,22 @@ impl RunStore {
         id: i64,
         tick: u64,
     ) -> Result<Option<(CheckpointRow, Vec<u8>)>, StoreError> {
-        let r = self.conn.query_row(
-            "SELECT tick, sim_time_s, state_hash, image FROM checkpoints WHERE run_id = ? AND tick <= ? ORDER BY tick DESC LIMIT 1",
-            params![id, tick],
+        self.db(self.db.query_opt(
+            "SELECT tick, sim_time_s, state_hash, image FROM checkpoints WHERE run_id = $1 AND tick <= $2 ORDER BY tick DESC LIMIT 1",
+            vals![id, tick as i64],
             |r| {
-                let image: Vec<u8> = r.get(3)?;
+                let (tick, sim_time_s, state_hash) = (r.get()?, r.get()?, r.get()?);
+                let image: Vec<u8> = r.get()?;
                 Ok((
                     CheckpointRow {
-                        tick: r.get::<_, u64>(0)?,
-                        sim_time_s: r.get(1)?,
-                        state_hash: r.get(2)?,
+                        tick,
+                        sim_time_s,
+                        state_hash,
                         bytes: image.len() as u64,
                     },
                     image,
                 ))
             },
-        );
-        match r {
-            Err(duckdb::Error::QueryReturnedNoRows) => Ok(None),
-            other => self.db(other).map(Some),
-        }
+        ))
     }
 }

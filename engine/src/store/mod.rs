@@ -1,8 +1,9 @@
-//! The run store: an embedded DuckDB file holding every run of a project.
+//! The run store: every run of a project, in an embedded DuckDB file or in a PostgreSQL
+//! database that several planners and servers share.
 //!
 //! One `.duckdb` file per project folder (by default `runs/citytwin.duckdb` beside the scene file;
-//! the sample scene keeps it at the repository root)
-//! holds many runs, so runs can be listed, compared and exported together. Tables:
+//! the sample scene keeps it at the repository root), or one `postgresql://` database, holds
+//! many runs, so runs can be listed, compared and exported together. Tables:
 //!
 //! | table | one row per |
 //! |---|---|
@@ -12,40 +13,53 @@
 //! | `snapshots` | snapshotted entity at a snapshot tick: position, speed, H3 cell |
 //! | `events` | event: tick, kind, entity, place, message |
 //! | `fields` | map value: tick, name, H3 cell, value, unit |
+//! | `readings` | sensor reading taken in, good or bad |
 //! | `checkpoints` | checkpoint: tick, sim time, state hash, the world's state (deflated image) |
 //!
 //! A fork (`citytwin fork`) is a run with `parent_run` and `fork_tick` set: its rows before
 //! `fork_tick` are copies of the parent's, so every query on one run sees its whole history.
 //!
-//! DuckDB's spatial extension is not used: geometry is WKB with `min_x … max_y` columns (metres in
-//! the scene frame) and H3 cell ids (`UBIGINT`), so spatial filters are plain SQL.
+//! No spatial extension is used: geometry is WKB with `min_x … max_y` columns (metres in the
+//! scene frame) and H3 cell ids, so spatial filters are plain SQL on either database.
 //! A run that ends without closing (process killed) is marked `failed` the next time the store
-//! is opened, since DuckDB lets one process at a time write a file.
+//! is opened: on DuckDB, since one process at a time writes a file; on PostgreSQL, once no
+//! session holds the run's lock (see `db.rs`).
 
 use std::path::{Path, PathBuf};
 
-use duckdb::{Connection, params};
-
 mod checkpoints;
+mod db;
 mod queries;
 mod readings;
+mod rows;
+mod schema;
+mod transfer;
 pub use checkpoints::CheckpointRow;
+pub use db::DbError;
+use db::{Cols, Db, Val, vals};
 pub use queries::KpiFilter;
 pub use readings::{Channel, READING_STATUSES, ReadingRow, RecordedMessage};
+pub use rows::{
+    EventRow, ExportFormat, FeatureRow, FieldRow, KpiRow, RunMeta, RunStatus, RunSummary,
+    SnapshotRow,
+};
+pub use schema::RUN_TABLES;
+use schema::{MIGRATE_FROM_1, MIGRATE_FROM_2, MIGRATE_FROM_3, SCHEMA, columns, postgres_schema};
 
-/// Schema version written in `meta`; a store with another version is refused, not altered.
-pub const SCHEMA_VERSION: i64 = 3;
+/// Schema version written in `meta`: older stores are migrated on opening; a newer one is refused,
+/// not altered.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// A run-store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// DuckDB reported an error.
+    /// The database reported an error.
     #[error("run store {path}: {source}")]
     Db {
-        /// The store file.
+        /// The store file (or URL).
         path: PathBuf,
-        /// DuckDB's error.
-        source: duckdb::Error,
+        /// The database's error.
+        source: DbError,
     },
     /// The store was written by an incompatible version.
     #[error(
@@ -75,261 +89,22 @@ pub enum StoreError {
     },
 }
 
-/// How a run ended (or that it has not).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunStatus {
-    /// Still running (or its process died; see the module docs).
-    Running,
-    /// Ran to its duration.
-    Completed,
-    /// Stopped by the user (Ctrl-C) before its duration.
-    Interrupted,
-    /// Stopped by an error or panic.
-    Failed,
-    /// Not a simulation: what a real incident left behind (GPS tracks, readings, a log),
-    /// imported on the scene's model and clock (see [`crate::incident::observed`]).
-    Observed,
-}
-
-impl RunStatus {
-    /// The name stored in `runs.status`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Completed => "completed",
-            RunStatus::Interrupted => "interrupted",
-            RunStatus::Failed => "failed",
-            RunStatus::Observed => "observed",
-        }
-    }
-}
-
-/// What is known about a run when it starts.
-#[derive(Clone, Debug)]
-pub struct RunMeta {
-    /// Scene name.
-    pub scene_name: String,
-    /// Scene file path as given.
-    pub scene_path: String,
-    /// Scene file text (so the run can be reproduced from the store alone).
-    pub scene_toml: String,
-    /// Seed.
-    pub seed: u64,
-    /// citytwin version.
-    pub version: String,
-    /// Simulated start (RFC 9557 with zone).
-    pub sim_start: String,
-    /// Step, s.
-    pub step_s: f64,
-    /// Duration, s.
-    pub duration_s: f64,
-}
-
-/// A run as listed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunSummary {
-    /// Id within the store.
-    pub id: i64,
-    /// Scene name.
-    pub scene_name: String,
-    /// Seed.
-    pub seed: u64,
-    /// Status name.
-    pub status: String,
-    /// Wall-clock start (UTC).
-    pub started_at: String,
-    /// Wall-clock end (UTC), if ended.
-    pub ended_at: Option<String>,
-    /// Ticks completed.
-    pub ticks: i64,
-    /// Simulated seconds completed.
-    pub sim_time_s: f64,
-    /// Final state hash, if ended.
-    pub state_hash: Option<String>,
-    /// Error text for failed runs.
-    pub error: Option<String>,
-}
-
-/// A KPI sample row.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KpiRow {
-    /// Tick.
-    pub tick: u64,
-    /// Simulated time, s.
-    pub sim_time_s: f64,
-    /// KPI name (e.g. `traffic.mean_speed_mps`).
-    pub name: String,
-    /// What it is about: `city`, or a feature id.
-    pub scope: String,
-    /// Value in SI.
-    pub value: f64,
-    /// SI unit.
-    pub unit: String,
-}
-
-/// A feature row (the model at the start of a run).
-#[derive(Clone, Debug)]
-pub struct FeatureRow {
-    /// Entity bits.
-    pub entity: u64,
-    /// Kind name.
-    pub kind: String,
-    /// Source layer.
-    pub layer: String,
-    /// Source id.
-    pub feature_id: String,
-    /// WKB geometry.
-    pub wkb: Vec<u8>,
-    /// Bounding box, m.
-    pub bbox: [f64; 4],
-    /// H3 cell of the anchor point.
-    pub h3: Option<u64>,
-}
-
-/// A snapshot row.
-#[derive(Clone, Copy, Debug)]
-pub struct SnapshotRow {
-    /// Tick.
-    pub tick: u64,
-    /// Simulated time, s.
-    pub sim_time_s: f64,
-    /// Entity bits.
-    pub entity: u64,
-    /// x, m.
-    pub x_m: f64,
-    /// y, m.
-    pub y_m: f64,
-    /// z, m.
-    pub z_m: f64,
-    /// Speed, m/s, where the entity has one.
-    pub speed_mps: Option<f64>,
-    /// H3 cell.
-    pub h3: Option<u64>,
-}
-
-/// An event row.
-#[derive(Clone, Debug)]
-pub struct EventRow {
-    /// Tick.
-    pub tick: u64,
-    /// Simulated time, s.
-    pub sim_time_s: f64,
-    /// Event kind (e.g. `flood.road_closed`).
-    pub kind: String,
-    /// Entity concerned, if any.
-    pub entity: Option<u64>,
-    /// Place, m.
-    pub xy_m: Option<[f64; 2]>,
-    /// H3 cell of the place.
-    pub h3: Option<u64>,
-    /// Text for people.
-    pub message: String,
-}
-
-/// One cell's value of a field (a map such as a concentration or a water depth) at one time.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FieldRow {
-    /// Tick.
-    pub tick: u64,
-    /// Simulated time, s.
-    pub sim_time_s: f64,
-    /// Field name, dotted (e.g. `pollution.NO2`).
-    pub name: String,
-    /// The H3 cell the value describes.
-    pub h3: u64,
-    /// Value in SI.
-    pub value: f64,
-    /// SI unit.
-    pub unit: String,
-}
-
-/// Export formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExportFormat {
-    /// Apache Parquet.
-    Parquet,
-    /// CSV with a header.
-    Csv,
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id BIGINT PRIMARY KEY,
-    scene_name VARCHAR NOT NULL,
-    scene_path VARCHAR NOT NULL,
-    scene_toml VARCHAR NOT NULL,
-    seed UBIGINT NOT NULL,
-    version VARCHAR NOT NULL,
-    sim_start VARCHAR NOT NULL,
-    step_s DOUBLE NOT NULL,
-    duration_s DOUBLE NOT NULL,
-    started_at TIMESTAMPTZ NOT NULL,
-    ended_at TIMESTAMPTZ,
-    status VARCHAR NOT NULL,
-    ticks BIGINT NOT NULL DEFAULT 0,
-    state_hash VARCHAR,
-    error VARCHAR,
-    parent_run BIGINT,
-    fork_tick UBIGINT
-);
-CREATE TABLE IF NOT EXISTS features (
-    run_id BIGINT NOT NULL, entity UBIGINT NOT NULL, kind VARCHAR NOT NULL,
-    layer VARCHAR NOT NULL, feature_id VARCHAR NOT NULL, wkb BLOB NOT NULL,
-    min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, h3 UBIGINT
-);
-CREATE TABLE IF NOT EXISTS kpis (
-    run_id BIGINT NOT NULL, tick UBIGINT NOT NULL, sim_time_s DOUBLE NOT NULL,
-    name VARCHAR NOT NULL, scope VARCHAR NOT NULL, value DOUBLE, unit VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS snapshots (
-    run_id BIGINT NOT NULL, tick UBIGINT NOT NULL, sim_time_s DOUBLE NOT NULL, entity UBIGINT NOT NULL,
-    x_m DOUBLE NOT NULL, y_m DOUBLE NOT NULL, z_m DOUBLE NOT NULL, speed_mps DOUBLE, h3 UBIGINT
-);
-CREATE TABLE IF NOT EXISTS events (
-    run_id BIGINT NOT NULL, tick UBIGINT NOT NULL, sim_time_s DOUBLE NOT NULL, kind VARCHAR NOT NULL,
-    entity UBIGINT, x_m DOUBLE, y_m DOUBLE, h3 UBIGINT, message VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS fields (
-    run_id BIGINT NOT NULL, tick UBIGINT NOT NULL, sim_time_s DOUBLE NOT NULL, name VARCHAR NOT NULL,
-    h3 UBIGINT NOT NULL, value DOUBLE NOT NULL, unit VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS readings (
-    run_id BIGINT NOT NULL, seq UBIGINT NOT NULL, feed UINTEGER NOT NULL, channel VARCHAR NOT NULL,
-    origin VARCHAR NOT NULL, arrival_s DOUBLE, payload VARCHAR NOT NULL, status VARCHAR NOT NULL,
-    detail VARCHAR, station VARCHAR, quantity VARCHAR, time_s DOUBLE, value DOUBLE, unit VARCHAR
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    run_id BIGINT NOT NULL, tick UBIGINT NOT NULL, sim_time_s DOUBLE NOT NULL,
-    state_hash VARCHAR NOT NULL, image BLOB NOT NULL
-);
-";
-
-/// Version 1 stores lacked the fork columns and the checkpoints table (which `SCHEMA` creates).
-const MIGRATE_FROM_1: &str = "
-ALTER TABLE runs ADD COLUMN IF NOT EXISTS parent_run BIGINT;
-ALTER TABLE runs ADD COLUMN IF NOT EXISTS fork_tick UBIGINT;
-UPDATE meta SET value = '2' WHERE key = 'schema_version';
-";
-
-/// Version 2 stores lacked the readings table (which `SCHEMA` creates).
-const MIGRATE_FROM_2: &str = "UPDATE meta SET value = '3' WHERE key = 'schema_version';";
-
-/// The tables a run owns rows in, for export (checkpoints are the engine's own, and binary).
-pub const RUN_TABLES: [&str; 7] = [
-    "runs",
-    "features",
-    "kpis",
-    "snapshots",
-    "events",
-    "fields",
-    "readings",
-];
-
 /// An open run store.
 pub struct RunStore {
-    conn: Connection,
+    db: Db,
     path: PathBuf,
+}
+
+/// The folder that outputs made from a store's runs go in by default (reports, plots,
+/// exports): the store file's own folder, or for a database URL the current folder.
+pub fn folder_beside(store: &Path) -> PathBuf {
+    if crate::import::postgis::is_database(&store.to_string_lossy()) {
+        return PathBuf::from(".");
+    }
+    match store.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 fn now_utc() -> String {
@@ -338,182 +113,219 @@ fn now_utc() -> String {
         .to_string()
 }
 
+/// A wall-clock parameter as a timestamp: through text, which both databases read the same.
+const AT_TIME: &str = "CAST(CAST($1 AS VARCHAR) AS TIMESTAMPTZ)";
+
 impl RunStore {
-    /// Open (creating if needed) the store at `path`. Runs left `running` by a process that died
-    /// are marked `failed`.
+    /// Open (creating if needed) the store at `path`: a DuckDB file, or with a
+    /// `postgresql://HOST[:PORT]/DATABASE` URL a PostgreSQL database that several processes
+    /// share (see [`crate::import::postgis`] for the URL; the password comes from
+    /// `PGPASSWORD`). Runs left `running` by a process that died are marked `failed`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        let text = path.to_string_lossy().into_owned();
+        if crate::import::postgis::is_database(&text) {
+            return Self::open_postgres(&text);
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
                 path: path.clone(),
                 message: format!("cannot create folder {}: {e}", dir.display()),
             })?;
         }
-        let conn = Connection::open(&path).map_err(|source| StoreError::Db {
+        let db = Db::duck(Some(&path)).map_err(|source| StoreError::Db {
             path: path.clone(),
             source,
         })?;
-        let store = Self { conn, path };
-        store.init()?;
-        Ok(store)
+        Self::init(db, path)
+    }
+
+    fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        let path = PathBuf::from(url);
+        let bad = |message: String| StoreError::Io {
+            path: path.clone(),
+            message,
+        };
+        let config = db::postgres_config(url).map_err(bad)?;
+        let db = Db::postgres(config).map_err(|source| StoreError::Db {
+            path: path.clone(),
+            source,
+        })?;
+        Self::init(db, path)
     }
 
     /// An in-memory store (tests, dry runs).
     pub fn in_memory() -> Result<Self, StoreError> {
         let path = PathBuf::from(":memory:");
-        let conn = Connection::open_in_memory().map_err(|source| StoreError::Db {
+        let db = Db::duck(None).map_err(|source| StoreError::Db {
             path: path.clone(),
             source,
         })?;
-        let store = Self { conn, path };
-        store.init()?;
-        Ok(store)
+        Self::init(db, path)
     }
 
-    fn db<T>(&self, r: duckdb::Result<T>) -> Result<T, StoreError> {
+    /// Whether the store is a PostgreSQL database.
+    pub fn is_shared(&self) -> bool {
+        self.db.is_postgres()
+    }
+
+    fn db<T>(&self, r: Result<T, DbError>) -> Result<T, StoreError> {
         r.map_err(|source| StoreError::Db {
             path: self.path.clone(),
             source,
         })
     }
 
-    fn init(&self) -> Result<(), StoreError> {
-        self.db(self.conn.execute_batch(SCHEMA))?;
-        let v: Option<String> = self.db(self
-            .conn
-            .query_row(
+    fn init(db: Db, path: PathBuf) -> Result<Self, StoreError> {
+        let store = Self { db, path };
+        let schema = if store.db.is_postgres() {
+            // Two processes creating the tables at once would collide: one at a time.
+            format!("SELECT pg_advisory_xact_lock(0);\n{}", postgres_schema())
+        } else {
+            SCHEMA.to_string()
+        };
+        let versioned = store.db.transaction(|| {
+            store.db.batch(&schema)?;
+            let v: Option<String> = store.db.query_opt(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .map(Some)
-            .or_else(|e| {
-                if matches!(e, duckdb::Error::QueryReturnedNoRows) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }))?;
-        match v {
-            None => {
-                self.db(self.conn.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?)",
-                    params![SCHEMA_VERSION.to_string()],
-                ))?;
+                &[],
+                |r| r.get(),
+            )?;
+            let Some(v) = v else {
+                store.db.execute(
+                    "INSERT INTO meta VALUES ('schema_version', $1)",
+                    vals![SCHEMA_VERSION.to_string()],
+                )?;
+                return Ok(None);
+            };
+            let found = v.parse::<i64>().unwrap_or(-1);
+            if found == 1 {
+                store.db.batch(MIGRATE_FROM_1)?;
             }
-            Some(v) => {
-                let found = v.parse::<i64>().unwrap_or(-1);
-                if found == 1 {
-                    self.db(self.conn.execute_batch(MIGRATE_FROM_1))?;
-                }
-                if found == 1 || found == 2 {
-                    self.db(self.conn.execute_batch(MIGRATE_FROM_2))?;
-                } else if found != SCHEMA_VERSION {
-                    return Err(StoreError::Version {
-                        path: self.path.clone(),
-                        found,
-                    });
-                }
+            if found == 1 || found == 2 {
+                store.db.batch(MIGRATE_FROM_2)?;
             }
+            if (1..=3).contains(&found) {
+                store.db.batch(MIGRATE_FROM_3)?;
+            } else if found != SCHEMA_VERSION {
+                return Ok(Some(found));
+            }
+            Ok(None)
+        });
+        if let Some(found) = store.db(versioned)? {
+            return Err(StoreError::Version {
+                path: store.path.clone(),
+                found,
+            });
         }
-        self.db(self.conn.execute(
-            "UPDATE runs SET status = 'failed', ended_at = coalesce(ended_at, CAST(? AS TIMESTAMPTZ)),
-             error = coalesce(error, 'the process ended without closing the run (killed or crashed)')
-             WHERE status = 'running'",
-            params![now_utc()],
+        let gone = store.db.writer_gone_sql();
+        store.db(store.db.execute(
+            &format!(
+                "UPDATE runs SET status = 'failed', ended_at = coalesce(ended_at, {AT_TIME}),
+                 error = coalesce(error, 'the process ended without closing the run (killed or crashed)')
+                 WHERE status = 'running' AND {gone}"
+            ),
+            vals![now_utc()],
         ))?;
-        Ok(())
+        store.db(store.db.release_probes())?;
+        Ok(store)
     }
 
-    /// Tune the connection for recording alongside a running simulation: one DuckDB worker
+    /// Tune the connection for recording alongside a running simulation. DuckDB: one worker
     /// thread (the simulation needs the cores), and checkpoints deferred until the WAL reaches
-    /// 256 MB instead of compressing columns mid-run.
+    /// 256 MB instead of compressing columns mid-run. PostgreSQL: commits do not wait for the
+    /// server's disk (a server crash may lose the last moments of a run, which is then marked
+    /// failed; nothing committed before is touched).
     pub fn tune_for_recording(&self) -> Result<(), StoreError> {
-        self.db(self
-            .conn
-            .execute_batch("SET threads = 1; SET wal_autocheckpoint = '256MB';"))
+        self.db(self.db.batch(if self.db.is_postgres() {
+            "SET synchronous_commit = off;"
+        } else {
+            "SET threads = 1; SET wal_autocheckpoint = '256MB';"
+        }))
     }
 
-    /// The store's path.
+    /// The store's path (the URL, for PostgreSQL).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Register a new run as `running` and return its id.
-    pub fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
-        let id: i64 = self.db(self.conn.query_row(
-            "SELECT coalesce(max(run_id), 0) + 1 FROM runs",
-            [],
-            |r| r.get(0),
-        ))?;
-        self.db(self.conn.execute(
-            "INSERT INTO runs (run_id, scene_name, scene_path, scene_toml, seed, version, sim_start, step_s, duration_s, started_at, status)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMPTZ), 'running')",
-            params![id, meta.scene_name, meta.scene_path, meta.scene_toml, meta.seed, meta.version, meta.sim_start, meta.step_s, meta.duration_s, now_utc()],
-        ))?;
-        Ok(id)
-    }
-
-    /// Copy every run of another store file into this one, in run order, each under the next
-    /// free id here; returns the new ids. Used to run scenes in parallel, each into its own
-    /// store, and gather them. Nothing is changed in `other`; if a copy fails, the runs copied
-    /// so far stay and the error names the file.
-    pub fn absorb(&self, other: &Path) -> Result<Vec<i64>, StoreError> {
-        let quoted = other.display().to_string().replace('\'', "''");
-        self.db(self
-            .conn
-            .execute_batch(&format!("ATTACH '{quoted}' AS other (READ_ONLY)")))?;
-        let copied = (|| {
-            let old: Vec<i64> = self.column("SELECT run_id FROM other.runs ORDER BY run_id")?;
-            // A store of an older schema lacks the newer tables (readings): copy what it has.
-            let present: Vec<String> = self
-                .column("SELECT table_name FROM duckdb_tables() WHERE database_name = 'other'")?;
-            let mut new_ids = Vec::new();
-            for id in old {
-                let new: i64 = self.db(self.conn.query_row(
-                    "SELECT coalesce(max(run_id), 0) + 1 FROM runs",
-                    [],
-                    |r| r.get(0),
-                ))?;
-                let mut sql = String::from("BEGIN TRANSACTION;\n");
-                for t in RUN_TABLES.iter().chain(&["checkpoints"]) {
-                    if !present.iter().any(|p| p == t) {
-                        continue;
-                    }
-                    sql += &format!(
-                        "INSERT INTO {t} SELECT {new}, * EXCLUDE (run_id) FROM other.{t} WHERE run_id = {id};\n"
-                    );
-                }
-                sql += "COMMIT;";
-                if let Err(e) = self.conn.execute_batch(&sql) {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                    return Err(StoreError::Db {
-                        path: other.to_path_buf(),
-                        source: e,
-                    });
-                }
-                new_ids.push(new);
+    /// Insert a `runs` row under the next free id and, in the same transaction, do `then`
+    /// with the id; returns the id. `columns` are the row's other columns and `exprs` their
+    /// values (SQL over `$1…` from `params`). On PostgreSQL another process may take the same
+    /// id at the same moment: then it all is tried again with the next.
+    fn new_run(
+        &self,
+        columns: &[&str],
+        exprs: &str,
+        params: &[Val],
+        mut then: impl FnMut(i64) -> Result<(), DbError>,
+    ) -> Result<i64, DbError> {
+        let sql = format!(
+            "INSERT INTO runs (run_id, {}) VALUES ((SELECT coalesce(max(run_id), 0) + 1 FROM runs), {exprs}) RETURNING run_id",
+            columns.join(", ")
+        );
+        let mut tries = 0;
+        loop {
+            let r = self.db.transaction(|| {
+                let id = self
+                    .db
+                    .query_opt(&sql, params, |r| r.get::<i64>())?
+                    .ok_or_else(|| DbError::Decode {
+                        column: 0,
+                        message: "INSERT … RETURNING gave no row".into(),
+                    })?;
+                then(id)?;
+                Ok(id)
+            });
+            match r {
+                Err(e) if e.is_unique_violation() && tries < 20 => tries += 1,
+                other => return other,
             }
-            Ok(new_ids)
-        })();
-        let detached = self.db(self.conn.execute_batch("DETACH other"));
-        let ids = copied?;
-        detached?;
-        Ok(ids)
+        }
     }
 
-    /// The first column of every row `sql` returns.
-    fn column<T: duckdb::types::FromSql>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
-        let mut st = self.db(self.conn.prepare(sql))?;
-        let rows = self.db(st.query_map([], |r| r.get(0)))?;
-        rows.map(|r| self.db(r)).collect()
+    /// Register a new run as `running` and return its id. On PostgreSQL this connection holds
+    /// the run until [`RunStore::finish_run`] (or until it closes), so other processes see it
+    /// as alive.
+    pub fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
+        let r = self.new_run(
+            &[
+                "started_at",
+                "scene_name",
+                "scene_path",
+                "scene_toml",
+                "seed",
+                "version",
+                "sim_start",
+                "step_s",
+                "duration_s",
+                "frame_proj",
+                "status",
+            ],
+            &format!("{AT_TIME}, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'running'"),
+            vals![
+                now_utc(),
+                &meta.scene_name,
+                &meta.scene_path,
+                &meta.scene_toml,
+                meta.seed,
+                &meta.version,
+                &meta.sim_start,
+                meta.step_s,
+                meta.duration_s,
+                &meta.frame_proj
+            ],
+            // Held before the row is visible to others, so no one takes it for a dead run.
+            |id| self.db.lock_run(id),
+        );
+        self.db(r)
     }
 
     /// Update a running run's progress (ticks done), so an interrupted run shows how far it got.
     pub fn progress(&self, id: i64, ticks: u64) -> Result<(), StoreError> {
-        self.db(self.conn.execute(
-            "UPDATE runs SET ticks = ? WHERE run_id = ?",
-            params![ticks as i64, id],
+        self.db(self.db.execute(
+            "UPDATE runs SET ticks = $1 WHERE run_id = $2",
+            vals![ticks as i64, id],
         ))?;
         Ok(())
     }
@@ -527,9 +339,18 @@ impl RunStore {
         state_hash: Option<&str>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        let n = self.db(self.conn.execute(
-            "UPDATE runs SET status = ?, ticks = ?, state_hash = ?, error = ?, ended_at = CAST(? AS TIMESTAMPTZ) WHERE run_id = ?",
-            params![status.as_str(), ticks as i64, state_hash, error, now_utc(), id],
+        let n = self.db(self.db.execute(
+            &format!(
+                "UPDATE runs SET ended_at = {AT_TIME}, status = $2, ticks = $3, state_hash = $4, error = $5 WHERE run_id = $6"
+            ),
+            vals![
+                now_utc(),
+                status.as_str(),
+                ticks as i64,
+                state_hash,
+                error,
+                id
+            ],
         ))?;
         if n == 0 {
             return Err(StoreError::NoRun {
@@ -537,85 +358,109 @@ impl RunStore {
                 id,
             });
         }
-        Ok(())
+        self.db(self.db.unlock_run(id))
+    }
+
+    /// Append rows of `table` (each without its `run_id`, which is `run`).
+    fn append(
+        &self,
+        table: &str,
+        run: i64,
+        rows: impl Iterator<Item = Vec<Val>>,
+    ) -> Result<(), StoreError> {
+        let rows: Vec<Vec<Val>> = rows
+            .map(|mut r| {
+                r.insert(0, Val::I64(run));
+                r
+            })
+            .collect();
+        self.db(self.db.append(table, columns(table), &rows))
     }
 
     /// Append feature rows.
     pub fn append_features(&self, run: i64, rows: &[FeatureRow]) -> Result<(), StoreError> {
-        let mut app = self.db(self.conn.appender("features"))?;
-        for r in rows {
-            self.db(app.append_row(params![
-                run,
-                r.entity,
-                r.kind,
-                r.layer,
-                r.feature_id,
-                r.wkb,
-                r.bbox[0],
-                r.bbox[1],
-                r.bbox[2],
-                r.bbox[3],
-                r.h3
-            ]))?;
-        }
-        self.db(app.flush())
+        self.append(
+            "features",
+            run,
+            rows.iter().map(|r| {
+                vec![
+                    r.entity.into(),
+                    (&r.kind).into(),
+                    (&r.layer).into(),
+                    (&r.feature_id).into(),
+                    (&r.wkb).into(),
+                    r.bbox[0].into(),
+                    r.bbox[1].into(),
+                    r.bbox[2].into(),
+                    r.bbox[3].into(),
+                    r.h3.into(),
+                ]
+            }),
+        )
     }
 
-    /// Append KPI rows.
+    /// Append KPI rows (a value that is not finite is stored as NULL, read back as NaN).
     pub fn append_kpis(&self, run: i64, rows: &[KpiRow]) -> Result<(), StoreError> {
-        let mut app = self.db(self.conn.appender("kpis"))?;
-        for r in rows {
-            let v = r.value.is_finite().then_some(r.value);
-            self.db(app.append_row(params![
-                run,
-                r.tick,
-                r.sim_time_s,
-                r.name,
-                r.scope,
-                v,
-                r.unit
-            ]))?;
-        }
-        self.db(app.flush())
+        self.append(
+            "kpis",
+            run,
+            rows.iter().map(|r| {
+                vec![
+                    r.tick.into(),
+                    r.sim_time_s.into(),
+                    (&r.name).into(),
+                    (&r.scope).into(),
+                    r.value.is_finite().then_some(r.value).into(),
+                    (&r.unit).into(),
+                ]
+            }),
+        )
     }
 
-    /// Append snapshot rows, columnar through Arrow: this is the table that grows with every
-    /// moving entity at every snapshot, so it takes DuckDB's bulk path.
+    /// Append snapshot rows. This is the table that grows with every moving entity at every
+    /// snapshot, so on DuckDB it goes columnar through Arrow, the appender's bulk path.
     pub fn append_snapshots(&self, run: i64, rows: &[SnapshotRow]) -> Result<(), StoreError> {
+        let Db::Duck(conn) = &self.db else {
+            return self.append(
+                "snapshots",
+                run,
+                rows.iter().map(|r| {
+                    vec![
+                        r.tick.into(),
+                        r.sim_time_s.into(),
+                        r.entity.into(),
+                        r.x_m.into(),
+                        r.y_m.into(),
+                        r.z_m.into(),
+                        r.speed_mps.into(),
+                        r.h3.into(),
+                    ]
+                }),
+            );
+        };
         use duckdb::arrow::array::{ArrayRef, Float64Array, Int64Array, UInt64Array};
         use duckdb::arrow::record_batch::RecordBatch;
         use std::sync::Arc;
         if rows.is_empty() {
             return Ok(());
         }
+        let f64s = |f: fn(&SnapshotRow) -> f64| -> ArrayRef {
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(f)))
+        };
         let cols: Vec<(&str, ArrayRef)> = vec![
             ("run_id", Arc::new(Int64Array::from(vec![run; rows.len()]))),
             (
                 "tick",
                 Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.tick))),
             ),
-            (
-                "sim_time_s",
-                Arc::new(Float64Array::from_iter_values(
-                    rows.iter().map(|r| r.sim_time_s),
-                )),
-            ),
+            ("sim_time_s", f64s(|r| r.sim_time_s)),
             (
                 "entity",
                 Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.entity))),
             ),
-            (
-                "x_m",
-                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.x_m))),
-            ),
-            (
-                "y_m",
-                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.y_m))),
-            ),
-            (
-                "z_m",
-                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.z_m))),
-            ),
+            ("x_m", f64s(|r| r.x_m)),
+            ("y_m", f64s(|r| r.y_m)),
+            ("z_m", f64s(|r| r.z_m)),
             (
                 "speed_mps",
                 Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.speed_mps))),
@@ -629,45 +474,50 @@ impl RunStore {
             path: self.path.clone(),
             message: format!("cannot build a snapshot batch: {e}"),
         })?;
-        let mut app = self.db(self.conn.appender("snapshots"))?;
-        self.db(app.append_record_batch(batch))?;
-        self.db(app.flush())
+        let r = (|| -> Result<(), DbError> {
+            let mut app = conn.appender("snapshots")?;
+            app.append_record_batch(batch)?;
+            Ok(app.flush()?)
+        })();
+        self.db(r)
     }
 
     /// Append event rows.
     pub fn append_events(&self, run: i64, rows: &[EventRow]) -> Result<(), StoreError> {
-        let mut app = self.db(self.conn.appender("events"))?;
-        for r in rows {
-            self.db(app.append_row(params![
-                run,
-                r.tick,
-                r.sim_time_s,
-                r.kind,
-                r.entity,
-                r.xy_m.map(|p| p[0]),
-                r.xy_m.map(|p| p[1]),
-                r.h3,
-                r.message
-            ]))?;
-        }
-        self.db(app.flush())
+        self.append(
+            "events",
+            run,
+            rows.iter().map(|r| {
+                vec![
+                    r.tick.into(),
+                    r.sim_time_s.into(),
+                    (&r.kind).into(),
+                    r.entity.into(),
+                    r.xy_m.map(|p| p[0]).into(),
+                    r.xy_m.map(|p| p[1]).into(),
+                    r.h3.into(),
+                    (&r.message).into(),
+                ]
+            }),
+        )
     }
 
     /// Append field samples.
     pub fn append_fields(&self, run: i64, rows: &[FieldRow]) -> Result<(), StoreError> {
-        let mut app = self.db(self.conn.appender("fields"))?;
-        for r in rows {
-            self.db(app.append_row(params![
-                run,
-                r.tick,
-                r.sim_time_s,
-                r.name,
-                r.h3,
-                r.value,
-                r.unit
-            ]))?;
-        }
-        self.db(app.flush())
+        self.append(
+            "fields",
+            run,
+            rows.iter().map(|r| {
+                vec![
+                    r.tick.into(),
+                    r.sim_time_s.into(),
+                    (&r.name).into(),
+                    r.h3.into(),
+                    r.value.into(),
+                    (&r.unit).into(),
+                ]
+            }),
+        )
     }
 
     fn summary_sql(filter: &str) -> String {
@@ -677,53 +527,55 @@ impl RunStore {
         )
     }
 
-    fn map_summary(r: &duckdb::Row<'_>) -> duckdb::Result<RunSummary> {
+    fn map_summary(r: &mut Cols) -> Result<RunSummary, DbError> {
         Ok(RunSummary {
-            id: r.get(0)?,
-            scene_name: r.get(1)?,
-            seed: r.get(2)?,
-            status: r.get(3)?,
-            started_at: r.get(4)?,
-            ended_at: r.get(5)?,
-            ticks: r.get(6)?,
-            sim_time_s: r.get(7)?,
-            state_hash: r.get(8)?,
-            error: r.get(9)?,
+            id: r.get()?,
+            scene_name: r.get()?,
+            seed: r.get()?,
+            status: r.get()?,
+            started_at: r.get()?,
+            ended_at: r.get()?,
+            ticks: r.get()?,
+            sim_time_s: r.get()?,
+            state_hash: r.get()?,
+            error: r.get()?,
         })
     }
 
     /// Every run, oldest first.
     pub fn runs(&self) -> Result<Vec<RunSummary>, StoreError> {
-        let mut st = self.db(self.conn.prepare_cached(&Self::summary_sql("")))?;
-        let rows = self.db(st.query_map([], Self::map_summary))?;
-        rows.map(|r| self.db(r)).collect()
+        self.db(self
+            .db
+            .query(&Self::summary_sql(""), &[], Self::map_summary))
     }
 
     /// One run.
     pub fn run(&self, id: i64) -> Result<RunSummary, StoreError> {
-        let r = self
-            .conn
-            .prepare_cached(&Self::summary_sql("WHERE run_id = ?"))
-            .and_then(|mut st| st.query_row(params![id], Self::map_summary));
+        let r = self.db.query_opt(
+            &Self::summary_sql("WHERE run_id = $1"),
+            vals![id],
+            Self::map_summary,
+        );
         self.of_run(id, r)
     }
 
     /// What a run was made from: its scene (path as given and text), seed and code version, so
     /// it can be made again.
     pub fn run_meta(&self, id: i64) -> Result<RunMeta, StoreError> {
-        let r = self.conn.query_row(
-            "SELECT scene_name, scene_path, scene_toml, seed, version, sim_start, step_s, duration_s FROM runs WHERE run_id = ?",
-            params![id],
+        let r = self.db.query_opt(
+            "SELECT scene_name, scene_path, scene_toml, seed, version, sim_start, step_s, duration_s, coalesce(frame_proj, '') FROM runs WHERE run_id = $1",
+            vals![id],
             |r| {
                 Ok(RunMeta {
-                    scene_name: r.get(0)?,
-                    scene_path: r.get(1)?,
-                    scene_toml: r.get(2)?,
-                    seed: r.get(3)?,
-                    version: r.get(4)?,
-                    sim_start: r.get(5)?,
-                    step_s: r.get(6)?,
-                    duration_s: r.get(7)?,
+                    scene_name: r.get()?,
+                    scene_path: r.get()?,
+                    scene_toml: r.get()?,
+                    seed: r.get()?,
+                    version: r.get()?,
+                    sim_start: r.get()?,
+                    step_s: r.get()?,
+                    duration_s: r.get()?,
+                    frame_proj: r.get()?,
                 })
             },
         );
@@ -731,14 +583,11 @@ impl RunStore {
     }
 
     /// A query about run `id`: no row means no such run.
-    fn of_run<T>(&self, id: i64, r: duckdb::Result<T>) -> Result<T, StoreError> {
-        match r {
-            Err(duckdb::Error::QueryReturnedNoRows) => Err(StoreError::NoRun {
-                path: self.path.clone(),
-                id,
-            }),
-            other => self.db(other),
-        }
+    fn of_run<T>(&self, id: i64, r: Result<Option<T>, DbError>) -> Result<T, StoreError> {
+        self.db(r)?.ok_or_else(|| StoreError::NoRun {
+            path: self.path.clone(),
+            id,
+        })
     }
 
     /// Row counts of a run's tables: features, kpis, snapshots, events.
@@ -748,41 +597,37 @@ impl RunStore {
             .iter_mut()
             .zip(["features", "kpis", "snapshots", "events"])
         {
-            let n: i64 = self.db(self.conn.query_row(
-                &format!("SELECT count(*) FROM {t} WHERE run_id = ?"),
-                params![id],
-                |r| r.get(0),
+            let n = self.db(self.db.query_opt(
+                &format!("SELECT count(*) FROM {t} WHERE run_id = $1"),
+                vals![id],
+                |r| r.get::<i64>(),
             ))?;
-            *slot = (t.to_string(), n);
+            *slot = (t.to_string(), n.unwrap_or(0));
         }
         Ok(out)
     }
 
     /// Every KPI sample of a run, in tick then name then scope order.
     pub fn kpis(&self, id: i64) -> Result<Vec<KpiRow>, StoreError> {
-        let mut st = self.db(self.conn.prepare(
-            "SELECT tick, sim_time_s, name, scope, coalesce(value, 'NaN'::DOUBLE), unit FROM kpis WHERE run_id = ? ORDER BY tick, name, scope",
-        ))?;
-        let rows = self.db(st.query_map(params![id], queries::kpi_row))?;
-        rows.map(|r| self.db(r)).collect()
+        self.kpis_where(id, &KpiFilter::default())
     }
 
     /// Every sample of field `name` in a run, in tick then cell order.
     pub fn field(&self, id: i64, name: &str) -> Result<Vec<FieldRow>, StoreError> {
-        let mut st = self.db(self.conn.prepare(
-            "SELECT tick, sim_time_s, name, h3, value, unit FROM fields WHERE run_id = ? AND name = ? ORDER BY tick, h3",
-        ))?;
-        let rows = self.db(st.query_map(params![id, name], |r| {
-            Ok(FieldRow {
-                tick: r.get::<_, u64>(0)?,
-                sim_time_s: r.get(1)?,
-                name: r.get(2)?,
-                h3: r.get::<_, u64>(3)?,
-                value: r.get(4)?,
-                unit: r.get(5)?,
-            })
-        }))?;
-        rows.map(|r| self.db(r)).collect()
+        self.db(self.db.query(
+            "SELECT tick, sim_time_s, name, h3, value, unit FROM fields WHERE run_id = $1 AND name = $2 ORDER BY tick, h3",
+            vals![id, name],
+            |r| {
+                Ok(FieldRow {
+                    tick: r.get()?,
+                    sim_time_s: r.get()?,
+                    name: r.get()?,
+                    h3: r.get()?,
+                    value: r.get()?,
+                    unit: r.get()?,
+                })
+            },
+        ))
     }
 
     /// A run's events whose kind starts with `prefix` before `tick` that name an entity, in
@@ -793,73 +638,42 @@ impl RunStore {
         prefix: &str,
         tick: u64,
     ) -> Result<Vec<(u64, u64, String)>, StoreError> {
-        let mut st = self.db(self.conn.prepare(
-            "SELECT tick, entity, kind FROM events WHERE run_id = ? AND starts_with(kind, ?) AND tick < ? AND entity IS NOT NULL ORDER BY tick, kind, entity",
-        ))?;
-        let rows = self.db(st.query_map(params![id, prefix, tick], |r| {
-            Ok((r.get::<_, u64>(0)?, r.get::<_, u64>(1)?, r.get(2)?))
-        }))?;
-        rows.map(|r| self.db(r)).collect()
+        self.db(self.db.query(
+            &format!(
+                "SELECT tick, entity, kind FROM events WHERE run_id = $1 AND starts_with(kind, $2) AND tick < $3 AND entity IS NOT NULL ORDER BY tick, kind, {}",
+                self.db.unsigned_order("entity")
+            ),
+            vals![id, prefix, tick as i64],
+            |r| Ok((r.get()?, r.get()?, r.get()?)),
+        ))
     }
 
     /// The feature id (`layer/id`'s id) of the entity `entity` (bits) in run `id`'s features.
     pub fn feature_id_of(&self, id: i64, entity: u64) -> Result<Option<String>, StoreError> {
-        let r = self.conn.query_row(
-            "SELECT feature_id FROM features WHERE run_id = ? AND entity = ? LIMIT 1",
-            params![id, entity],
-            |r| r.get::<_, String>(0),
-        );
-        match r {
-            Err(duckdb::Error::QueryReturnedNoRows) => Ok(None),
-            other => self.db(other).map(Some),
-        }
+        self.db(self.db.query_opt(
+            "SELECT feature_id FROM features WHERE run_id = $1 AND entity = $2 LIMIT 1",
+            vals![id, entity],
+            |r| r.get(),
+        ))
     }
 
     /// Count of a run's events by kind.
     pub fn event_counts(&self, id: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut st = self.db(self.conn.prepare(
-            "SELECT kind, count(*) FROM events WHERE run_id = ? GROUP BY kind ORDER BY kind",
-        ))?;
-        let rows = self.db(st.query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?))))?;
-        rows.map(|r| self.db(r)).collect()
+        self.db(self.db.query(
+            "SELECT kind, count(*) FROM events WHERE run_id = $1 GROUP BY kind ORDER BY kind",
+            vals![id],
+            |r| Ok((r.get()?, r.get()?)),
+        ))
     }
 
-    /// Run arbitrary read-only SQL returning one number (for reports and tests).
+    /// Run arbitrary read-only SQL returning one number in its first row and column (for
+    /// reports and tests): written in the SQL both databases speak.
     pub fn query_f64(&self, sql: &str) -> Result<Option<f64>, StoreError> {
-        self.db(self.conn.query_row(sql, [], |r| r.get::<_, Option<f64>>(0)))
-    }
-
-    /// Export every table's rows of a run into `dir` as `<table>.parquet` or `<table>.csv`.
-    pub fn export(
-        &self,
-        id: i64,
-        dir: &Path,
-        format: ExportFormat,
-    ) -> Result<Vec<PathBuf>, StoreError> {
-        self.run(id)?;
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
-            path: dir.to_path_buf(),
-            message: format!("cannot create export folder: {e}"),
-        })?;
-        let (ext, opts) = match format {
-            ExportFormat::Parquet => ("parquet", "FORMAT PARQUET, COMPRESSION ZSTD"),
-            ExportFormat::Csv => ("csv", "FORMAT CSV, HEADER"),
-        };
-        let mut out = Vec::new();
-        for t in RUN_TABLES {
-            let file = dir.join(format!("{t}.{ext}"));
-            let quoted = file.display().to_string().replace('\'', "''");
-            let order = match t {
-                "runs" => "",
-                "features" => "ORDER BY entity",
-                "readings" => "ORDER BY seq",
-                _ => "ORDER BY tick",
-            };
-            self.db(self.conn.execute_batch(&format!(
-                "COPY (SELECT * FROM {t} WHERE run_id = {id} {order}) TO '{quoted}' ({opts})"
-            )))?;
-            out.push(file);
-        }
-        Ok(out)
+        let r = self.db.query_opt(
+            &format!("SELECT CAST(q.x AS FLOAT8) FROM ({sql}) AS q(x) LIMIT 1"),
+            &[],
+            |r| r.get::<Option<f64>>(),
+        );
+        Ok(self.db(r)?.flatten())
     }
 }

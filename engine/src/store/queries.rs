@@ -2,8 +2,7 @@
 //! values, features in a box, the latest snapshot. Each is one indexed-by-run SQL query; the
 //! exact spatial tests (distance, intersection) are the caller's, on the rows returned.
 
-use duckdb::params;
-
+use super::db::{Cols, DbError, vals};
 use super::{FeatureRow, KpiRow, RunStore, SnapshotRow, StoreError};
 
 /// Which KPI samples of a run to read.
@@ -21,25 +20,30 @@ pub struct KpiFilter {
     pub after_tick: Option<u64>,
 }
 
-/// A KPI row from `tick, sim_time_s, name, scope, value, unit`.
-pub(super) fn kpi_row(r: &duckdb::Row<'_>) -> duckdb::Result<KpiRow> {
+/// The KPI columns read back: `tick, sim_time_s, name, scope, value, unit`, a NULL value
+/// (one that was not finite) as NaN.
+pub(super) const KPI_COLUMNS: &str =
+    "tick, sim_time_s, name, scope, coalesce(value, CAST('NaN' AS FLOAT8)), unit";
+
+/// A KPI row from [`KPI_COLUMNS`].
+pub(super) fn kpi_row(r: &mut Cols) -> Result<KpiRow, DbError> {
     Ok(KpiRow {
-        tick: r.get::<_, u64>(0)?,
-        sim_time_s: r.get(1)?,
-        name: r.get(2)?,
-        scope: r.get(3)?,
-        value: r.get(4)?,
-        unit: r.get(5)?,
+        tick: r.get()?,
+        sim_time_s: r.get()?,
+        name: r.get()?,
+        scope: r.get()?,
+        value: r.get()?,
+        unit: r.get()?,
     })
 }
 
 impl RunStore {
-    /// Another connection to the same open database, for another thread: DuckDB lets one
+    /// Another connection to the same open database, for another thread. DuckDB lets one
     /// process hold a file, and that process any number of connections, reading while one of
-    /// them records.
+    /// them records; PostgreSQL takes connections from anywhere.
     pub fn try_clone(&self) -> Result<RunStore, StoreError> {
         Ok(RunStore {
-            conn: self.db(self.conn.try_clone())?,
+            db: self.db(self.db.try_clone())?,
             path: self.path.clone(),
         })
     }
@@ -48,37 +52,41 @@ impl RunStore {
     /// [`StoreError::NoRun`] for an unknown run.
     pub fn kpis_where(&self, id: i64, f: &KpiFilter) -> Result<Vec<KpiRow>, StoreError> {
         self.run(id)?;
-        let mut st = self.db(self.conn.prepare_cached(
-            "SELECT tick, sim_time_s, name, scope, coalesce(value, 'NaN'::DOUBLE), unit FROM kpis
-             WHERE run_id = ? AND (CAST(? AS VARCHAR) IS NULL OR name = ?)
-               AND (CAST(? AS VARCHAR) IS NULL OR scope = ?)
-               AND (CAST(? AS DOUBLE) IS NULL OR sim_time_s >= ?)
-               AND (CAST(? AS DOUBLE) IS NULL OR sim_time_s <= ?)
-               AND (CAST(? AS BIGINT) IS NULL OR tick > ?)
-             ORDER BY tick, name, scope",
-        ))?;
         let after = f.after_tick.map(|t| t as i64);
-        let rows = self.db(st.query_map(
-            params![
-                id, f.name, f.name, f.scope, f.scope, f.from_s, f.from_s, f.to_s, f.to_s, after,
+        self.db(self.db.query(
+            &format!(
+                "SELECT {KPI_COLUMNS} FROM kpis
+                 WHERE run_id = $1 AND (CAST($2 AS VARCHAR) IS NULL OR name = $2)
+                   AND (CAST($3 AS VARCHAR) IS NULL OR scope = $3)
+                   AND (CAST($4 AS FLOAT8) IS NULL OR sim_time_s >= $4)
+                   AND (CAST($5 AS FLOAT8) IS NULL OR sim_time_s <= $5)
+                   AND (CAST($6 AS BIGINT) IS NULL OR tick > $6)
+                 ORDER BY tick, name, scope"
+            ),
+            vals![
+                id,
+                f.name.as_deref(),
+                f.scope.as_deref(),
+                f.from_s,
+                f.to_s,
                 after
             ],
             kpi_row,
-        ))?;
-        rows.map(|r| self.db(r)).collect()
+        ))
     }
 
     /// The latest sample of every KPI (name and scope) of a run: the state a live run has
     /// reached. Empty before its first sample.
     pub fn latest_kpis(&self, id: i64) -> Result<Vec<KpiRow>, StoreError> {
         self.run(id)?;
-        let mut st = self.db(self.conn.prepare_cached(
-            "SELECT tick, sim_time_s, name, scope, coalesce(value, 'NaN'::DOUBLE), unit FROM kpis
-             WHERE run_id = ? QUALIFY row_number() OVER (PARTITION BY name, scope ORDER BY tick DESC) = 1
-             ORDER BY name, scope",
-        ))?;
-        let rows = self.db(st.query_map(params![id], kpi_row))?;
-        rows.map(|r| self.db(r)).collect()
+        self.db(self.db.query(
+            &format!(
+                "SELECT DISTINCT ON (name, scope) {KPI_COLUMNS} FROM kpis
+                 WHERE run_id = $1 ORDER BY name, scope, tick DESC"
+            ),
+            vals![id],
+            kpi_row,
+        ))
     }
 
     /// A run's features whose bounding box meets `bbox_m` (`[min_x, min_y, max_x, max_y]`,
@@ -92,36 +100,35 @@ impl RunStore {
         limit: usize,
     ) -> Result<Vec<FeatureRow>, StoreError> {
         self.run(id)?;
-        let mut st = self.db(self.conn.prepare_cached(
-            "SELECT entity, kind, layer, feature_id, wkb, min_x, min_y, max_x, max_y, h3 FROM features
-             WHERE run_id = ? AND max_x >= ? AND min_x <= ? AND max_y >= ? AND min_y <= ?
-               AND (CAST(? AS VARCHAR) IS NULL OR kind = ?)
-             ORDER BY entity LIMIT ?",
-        ))?;
-        let rows = self.db(st.query_map(
-            params![
+        self.db(self.db.query(
+            &format!(
+                "SELECT entity, kind, layer, feature_id, wkb, min_x, min_y, max_x, max_y, h3 FROM features
+                 WHERE run_id = $1 AND max_x >= $2 AND min_x <= $3 AND max_y >= $4 AND min_y <= $5
+                   AND (CAST($6 AS VARCHAR) IS NULL OR kind = $6)
+                 ORDER BY {} LIMIT $7",
+                self.db.unsigned_order("entity")
+            ),
+            vals![
                 id,
                 bbox_m[0],
                 bbox_m[2],
                 bbox_m[1],
                 bbox_m[3],
                 kind,
-                kind,
                 limit as i64
             ],
             |r| {
                 Ok(FeatureRow {
-                    entity: r.get::<_, u64>(0)?,
-                    kind: r.get(1)?,
-                    layer: r.get(2)?,
-                    feature_id: r.get(3)?,
-                    wkb: r.get(4)?,
-                    bbox: [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
-                    h3: r.get::<_, Option<u64>>(9)?,
+                    entity: r.get()?,
+                    kind: r.get()?,
+                    layer: r.get()?,
+                    feature_id: r.get()?,
+                    wkb: r.get()?,
+                    bbox: [r.get()?, r.get()?, r.get()?, r.get()?],
+                    h3: r.get()?,
                 })
             },
-        ))?;
-        rows.map(|r| self.db(r)).collect()
+        ))
     }
 
     /// The entities of a run's latest snapshot (vehicles and other moving things), in entity
@@ -131,27 +138,30 @@ impl RunStore {
         id: i64,
     ) -> Result<Vec<(SnapshotRow, Option<String>)>, StoreError> {
         self.run(id)?;
-        let mut st = self.db(self.conn.prepare_cached(
-            "SELECT s.tick, s.sim_time_s, s.entity, s.x_m, s.y_m, s.z_m, s.speed_mps, s.h3, f.kind
-             FROM snapshots s LEFT JOIN features f ON f.run_id = s.run_id AND f.entity = s.entity
-             WHERE s.run_id = ? AND s.tick = (SELECT max(tick) FROM snapshots WHERE run_id = ?)
-             ORDER BY s.entity",
-        ))?;
-        let rows = self.db(st.query_map(params![id, id], |r| {
-            Ok((
-                SnapshotRow {
-                    tick: r.get::<_, u64>(0)?,
-                    sim_time_s: r.get(1)?,
-                    entity: r.get::<_, u64>(2)?,
-                    x_m: r.get(3)?,
-                    y_m: r.get(4)?,
-                    z_m: r.get(5)?,
-                    speed_mps: r.get(6)?,
-                    h3: r.get::<_, Option<u64>>(7)?,
-                },
-                r.get::<_, Option<String>>(8)?,
-            ))
-        }))?;
-        rows.map(|r| self.db(r)).collect()
+        self.db(self.db.query(
+            &format!(
+                "SELECT s.tick, s.sim_time_s, s.entity, s.x_m, s.y_m, s.z_m, s.speed_mps, s.h3, f.kind
+                 FROM snapshots s LEFT JOIN features f ON f.run_id = s.run_id AND f.entity = s.entity
+                 WHERE s.run_id = $1 AND s.tick = (SELECT max(tick) FROM snapshots WHERE run_id = $1)
+                 ORDER BY {}",
+                self.db.unsigned_order("s.entity")
+            ),
+            vals![id],
+            |r| {
+                Ok((
+                    SnapshotRow {
+                        tick: r.get()?,
+                        sim_time_s: r.get()?,
+                        entity: r.get()?,
+                        x_m: r.get()?,
+                        y_m: r.get()?,
+                        z_m: r.get()?,
+                        speed_mps: r.get()?,
+                        h3: r.get()?,
+                    },
+                    r.get()?,
+                ))
+            },
+        ))
     }
 }

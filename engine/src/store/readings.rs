@@ -2,8 +2,7 @@
 //! bad, in the order the run took them, so an operator can see what was rejected and why, and
 //! a replay of a live run can give its world the same messages at the same moments.
 
-use duckdb::params;
-
+use super::db::vals;
 use super::{RunStore, StoreError};
 
 /// Where a reading came from.
@@ -91,76 +90,79 @@ pub struct RecordedMessage {
 impl RunStore {
     /// Append reading rows.
     pub fn append_readings(&self, run: i64, rows: &[ReadingRow]) -> Result<(), StoreError> {
-        let mut app = self.db(self.conn.appender("readings"))?;
-        for r in rows {
-            self.db(app.append_row(params![
-                run,
-                r.seq,
-                r.feed,
-                r.channel.as_str(),
-                r.origin,
-                r.arrival_s,
-                r.payload,
-                r.status,
-                r.detail,
-                r.station,
-                r.quantity,
-                r.time_s,
-                r.value,
-                r.unit
-            ]))?;
-        }
-        self.db(app.flush())
+        self.append(
+            "readings",
+            run,
+            rows.iter().map(|r| {
+                vec![
+                    r.seq.into(),
+                    r.feed.into(),
+                    r.channel.as_str().into(),
+                    (&r.origin).into(),
+                    r.arrival_s.into(),
+                    (&r.payload).into(),
+                    r.status.into(),
+                    r.detail.as_deref().into(),
+                    r.station.as_deref().into(),
+                    r.quantity.as_deref().into(),
+                    r.time_s.into(),
+                    r.value.into(),
+                    r.unit.as_deref().into(),
+                ]
+            }),
+        )
     }
 
     /// Every reading run `id` took in, in intake order.
     pub fn readings(&self, id: i64) -> Result<Vec<ReadingRow>, StoreError> {
         self.run(id)?;
-        let mut st = self.db(self.conn.prepare_cached(
+        self.db(self.db.query(
             "SELECT seq, feed, channel, origin, arrival_s, payload, status, detail, station,
                     quantity, time_s, value, unit
-             FROM readings WHERE run_id = ? ORDER BY seq",
-        ))?;
-        let rows = self.db(st.query_map(params![id], |r| {
-            let channel: String = r.get(2)?;
-            let status: String = r.get(6)?;
-            Ok(ReadingRow {
-                seq: r.get(0)?,
-                feed: r.get(1)?,
-                channel: Channel::parse(&channel).unwrap_or(Channel::File),
-                origin: r.get(3)?,
-                arrival_s: r.get(4)?,
-                payload: r.get(5)?,
-                status: READING_STATUSES
-                    .iter()
-                    .find(|s| **s == status)
-                    .copied()
-                    .unwrap_or("malformed"),
-                detail: r.get(7)?,
-                station: r.get(8)?,
-                quantity: r.get(9)?,
-                time_s: r.get(10)?,
-                value: r.get(11)?,
-                unit: r.get(12)?,
-            })
-        }))?;
-        rows.map(|r| self.db(r)).collect()
+             FROM readings WHERE run_id = $1 ORDER BY seq",
+            vals![id],
+            |r| {
+                let (seq, feed) = (r.get()?, r.get()?);
+                let channel: String = r.get()?;
+                let (origin, arrival_s, payload) = (r.get()?, r.get()?, r.get()?);
+                let status: String = r.get()?;
+                Ok(ReadingRow {
+                    seq,
+                    feed,
+                    channel: Channel::parse(&channel).unwrap_or(Channel::File),
+                    origin,
+                    arrival_s,
+                    payload,
+                    status: READING_STATUSES
+                        .iter()
+                        .find(|s| **s == status)
+                        .copied()
+                        .unwrap_or("malformed"),
+                    detail: r.get()?,
+                    station: r.get()?,
+                    quantity: r.get()?,
+                    time_s: r.get()?,
+                    value: r.get()?,
+                    unit: r.get()?,
+                })
+            },
+        ))
     }
 
     /// The live messages run `id` took in, in intake order, to give a replay of it.
     pub fn recorded_messages(&self, id: i64) -> Result<Vec<RecordedMessage>, StoreError> {
-        let mut st = self.db(self.conn.prepare_cached(
+        self.db(self.db.query(
             "SELECT feed, origin, payload, arrival_s FROM readings
-             WHERE run_id = ? AND channel = 'mqtt' ORDER BY seq",
-        ))?;
-        let rows = self.db(st.query_map(params![id], |r| {
-            Ok(RecordedMessage {
-                feed: r.get(0)?,
-                topic: r.get(1)?,
-                payload: r.get(2)?,
-                arrival_s: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
-            })
-        }))?;
-        rows.map(|r| self.db(r)).collect()
+             WHERE run_id = $1 AND channel = 'mqtt' ORDER BY seq",
+            vals![id],
+            |r| {
+                Ok(RecordedMessage {
+                    feed: r.get()?,
+                    topic: r.get()?,
+                    payload: r.get()?,
+                    arrival_s: r.get::<Option<f64>>()?.unwrap_or(0.0),
+                })
+            },
+        ))
     }
 }
