@@ -343,3 +343,19 @@ fn feed_with_no_source_or_two() {
         &["feed[0].max_delay_s", "zero or more"],
     );
 }
+
+#[test]
+fn bad_store_urls_point_at_the_output_store() {
+    for (url, says) in [
+        ("postgresql://planner:secret@db.city/city", "password"),
+        ("postgresql://db.city", "no database"),
+        ("postgresql://db.city:99999/city", "port"),
+    ] {
+        expect_error(
+            "store = \"../runs/citytwin.duckdb\"",
+            &format!("store = \"{url}\""),
+            "store = \"postgresql",
+            &["output.store", says],
+        );
+    }
+}

@@ -617,14 +617,7 @@ impl Db {
     /// later can tell a run whose writer died from one still recording elsewhere. DuckDB
     /// needs nothing: one process at a time writes its file.
     pub fn lock_run(&self, id: i64) -> Result<(), DbError> {
-        if self.is_postgres() {
-            self.query(
-                "SELECT pg_advisory_lock(CAST($1 AS INT4), CAST($2 AS INT4))::VARCHAR",
-                vals![i64::from(RUN_LOCK_CLASS), id],
-                |_| Ok(()),
-            )?;
-        }
-        Ok(())
+        self.run_lock("pg_advisory_lock", id)
     }
 
     /// The columns of `table` that hold unsigned integers here (DuckDB's `UBIGINT`,
@@ -653,9 +646,14 @@ impl Db {
 
     /// Let go of run `id` (see [`Db::lock_run`]).
     pub fn unlock_run(&self, id: i64) -> Result<(), DbError> {
+        self.run_lock("pg_advisory_unlock", id)
+    }
+
+    /// Call PostgreSQL's advisory-lock function `func` on run `id`'s key (nothing on DuckDB).
+    fn run_lock(&self, func: &str, id: i64) -> Result<(), DbError> {
         if self.is_postgres() {
             self.query(
-                "SELECT pg_advisory_unlock(CAST($1 AS INT4), CAST($2 AS INT4))",
+                &format!("SELECT {func}(CAST($1 AS INT4), CAST($2 AS INT4))::VARCHAR"),
                 vals![i64::from(RUN_LOCK_CLASS), id],
                 |_| Ok(()),
             )?;
