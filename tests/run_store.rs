@@ -608,6 +608,19 @@ fn a_scene_recorded_into_postgres_replays_to_the_bit_and_two_servers_share_it() 
     assert!(kpis_b.as_array().is_some_and(|k| k.len() > 100), "{kpis_b}");
     let health = get(&b, "/api/v1/health");
     assert_eq!(health["store"], url.as_str());
+    // The database drops every citytwin session (a restart, a failover): a request may fail
+    // on a dropped connection, and the server then opens fresh ones rather than keep it.
+    pg.sql(
+        "city",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'citytwin'",
+    );
+    let codes: Vec<u16> = (0..8)
+        .map(|_| http(&b, "GET", "/api/v1/health", None, None).0)
+        .collect();
+    assert!(
+        codes[codes.len() - 4..].iter().all(|c| *c == 200),
+        "the server kept dropped connections: {codes:?}"
+    );
     stop(a);
     stop(b);
 }

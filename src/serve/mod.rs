@@ -135,7 +135,9 @@ impl std::ops::Deref for PooledStore<'_> {
 
 impl Drop for PooledStore<'_> {
     fn drop(&mut self) {
-        if let Some(s) = self.store.take() {
+        // A connection the server has dropped (PostgreSQL restarted) is not kept: the next
+        // request opens a fresh one.
+        if let Some(s) = self.store.take().filter(|s| !s.is_closed()) {
             let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
             // Enough for the runtime's threads; more would only hold memory.
             if idle.len() < 16 {

@@ -450,6 +450,15 @@ impl Db {
         }
     }
 
+    /// Whether the connection is gone for good (PostgreSQL: the server restarted or the
+    /// network dropped the session). DuckDB's never is.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Db::Duck(_) => false,
+            Db::Pg(pg) => pg.client.borrow().is_closed(),
+        }
+    }
+
     /// Whether this is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self, Db::Pg(_))

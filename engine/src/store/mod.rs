@@ -169,6 +169,12 @@ impl RunStore {
         self.db.is_postgres()
     }
 
+    /// Whether this connection is gone for good (a PostgreSQL server restarted, or the network
+    /// dropped the session): open the store again, or [`RunStore::try_clone`] another.
+    pub fn is_closed(&self) -> bool {
+        self.db.is_closed()
+    }
+
     fn db<T>(&self, r: Result<T, DbError>) -> Result<T, StoreError> {
         r.map_err(|source| StoreError::Db {
             path: self.path.clone(),

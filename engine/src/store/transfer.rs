@@ -105,7 +105,7 @@ impl RunStore {
 const TIMESTAMPS: [&str; 2] = ["started_at", "ended_at"];
 
 /// The `SELECT` list of `cols`, wall-clock columns as text.
-pub(super) fn select_list(cols: &[&str]) -> String {
+fn select_list(cols: &[&str]) -> String {
     let exprs: Vec<String> = cols
         .iter()
         .map(|c| {
@@ -120,7 +120,7 @@ pub(super) fn select_list(cols: &[&str]) -> String {
 }
 
 /// The `VALUES` of `cols` from parameters `$first…`, wall-clock columns read from text.
-pub(super) fn value_exprs(cols: &[&str], first: usize) -> String {
+fn value_exprs(cols: &[&str], first: usize) -> String {
     let exprs: Vec<String> = cols
         .iter()
         .enumerate()
@@ -138,7 +138,7 @@ pub(super) fn value_exprs(cols: &[&str], first: usize) -> String {
 
 /// Run `id`'s `runs` row in `src` without its id: the columns an older store has, and their
 /// values.
-pub(super) fn run_row(src: &Db, id: i64) -> Result<(Vec<&'static str>, Vec<Val>), DbError> {
+fn run_row(src: &Db, id: i64) -> Result<(Vec<&'static str>, Vec<Val>), DbError> {
     let present: Vec<String> = src.query(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'",
         &[],
@@ -167,13 +167,7 @@ pub(super) fn run_row(src: &Db, id: i64) -> Result<(Vec<&'static str>, Vec<Val>)
 
 /// Copy run `from`'s rows of `table` in `src` into `dst` as run `to`'s, streaming them in
 /// batches (a store's snapshots can be millions of rows).
-pub(super) fn copy_rows(
-    src: &Db,
-    from: i64,
-    dst: &Db,
-    to: i64,
-    table: &str,
-) -> Result<(), DbError> {
+fn copy_rows(src: &Db, from: i64, dst: &Db, to: i64, table: &str) -> Result<(), DbError> {
     const BATCH: usize = 50_000;
     let cols = columns(table);
     // PostgreSQL gives a u64 as the i64 with its bits; DuckDB's column wants it unsigned.
